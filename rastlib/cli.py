@@ -1,0 +1,205 @@
+"""Command line: `python -m rastlib stylize|restore|train|eval|demo|export`.
+
+Every error a user can cause is printed as one line `error: …` with exit status 2 (no torch traceback).
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ConfigError, RastError
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}") from None
+        if v <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {v}")
+        return v
+    return parse
+
+
+def _alpha(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"alpha must be a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= v <= 1.0:
+        raise argparse.ArgumentTypeError(f"alpha must be in [0, 1], got {v}")
+    return v
+
+
+def _value(text):
+    """Parse a --set value as JSON when possible (numbers, lists, booleans), else keep the string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="rastlib", description="Restorable arbitrary style transfer (RAST) kit")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def model_args(sp):
+        sp.add_argument("--checkpoint", help="rastlib checkpoint (default: the committed demo checkpoint)")
+        sp.add_argument("--size", type=_positive_int("--size"), default=512,
+                        help="resize inputs so their shorter side is SIZE px (default 512)")
+        sp.add_argument("--max-size", type=_positive_int("--max-size"), default=2048,
+                        help="downsize inputs whose longer side exceeds this (default 2048)")
+        sp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, … (default cpu)")
+
+    s = sub.add_parser("stylize", help="stylise CONTENT with STYLE: I_o = T(I_c, I_s)")
+    s.add_argument("content")
+    s.add_argument("style")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--alpha", type=_alpha, default=1.0, help="style strength in [0, 1] (default 1)")
+    model_args(s)
+
+    r = sub.add_parser("restore", help="restore the content (T(I_o, I_c)) or the style (T(I_s, I_o))")
+    r.add_argument("stylised", help="the stylised image I_o")
+    r.add_argument("source", help="the original content image (default) or style image (--what style)")
+    r.add_argument("-o", "--output", required=True)
+    r.add_argument("--what", choices=["content", "style"], default="content")
+    model_args(r)
+
+    t = sub.add_parser("train", help="train a model (resumes from OUT/checkpoint.pt)")
+    t.add_argument("--profile", default="demo", help="smoke, demo or paper")
+    t.add_argument("--preset", dest="loss_preset", help="loss preset: rast_wacv, rast_combined, sanet, seed_full")
+    t.add_argument("--iterations", type=_positive_int("--iterations"))
+    t.add_argument("--out", dest="out_dir", help="run folder (checkpoint.pt, log.jsonl)")
+    t.add_argument("--content-dir")
+    t.add_argument("--style-dir")
+    t.add_argument("--weight", action="append", default=[], metavar="TERM=W",
+                   help="override one loss weight, e.g. --weight idempotency=1 (repeatable)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set lr=2e-4 --set amp=bf16 (repeatable)")
+    t.add_argument("--no-resume", action="store_true", help="refuse to reuse an existing checkpoint")
+
+    e = sub.add_parser("eval", help="metrics of a checkpoint on demo pairs (or your folders)")
+    e.add_argument("--checkpoint")
+    e.add_argument("--out", default="results/eval")
+    e.add_argument("--size", type=_positive_int("--size"), default=256)
+    e.add_argument("--pairs", type=_positive_int("--pairs"), default=24)
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--lpips", default="auto", help="auto, lpips, stlpips or random")
+
+    d = sub.add_parser("demo", help="the main job: grid + metrics of the committed checkpoint")
+    d.add_argument("--out", default="results/demo")
+    d.add_argument("--checkpoint")
+    d.add_argument("--size", type=_positive_int("--size"), default=256)
+    d.add_argument("--device", default="cpu")
+
+    x = sub.add_parser("export", help="write a training checkpoint's generator as an fp16 inference file")
+    x.add_argument("checkpoint")
+    x.add_argument("output")
+    return p
+
+
+def _load_inputs(args, first, second):
+    from .data import load_image
+    a = load_image(first, size=args.size, max_size=args.max_size)
+    b = load_image(second, size=args.size, max_size=args.max_size)
+    return a, b
+
+
+def cmd_stylize(args):
+    import torch
+    from .checkpoint import load_model
+    from .data import save_image
+    c, s = _load_inputs(args, args.content, args.style)
+    model = load_model(args.checkpoint, device=args.device)
+    with torch.no_grad():
+        out = model.T(c.to(args.device), s.to(args.device), alpha=args.alpha)
+    print(save_image(out.cpu(), args.output))
+
+
+def cmd_restore(args):
+    import torch
+    from .checkpoint import load_model
+    from .data import save_image
+    o, src = _load_inputs(args, args.stylised, args.source)
+    model = load_model(args.checkpoint, device=args.device)
+    o, src = o.to(args.device), src.to(args.device)
+    with torch.no_grad():
+        out = model.restore_content(o, src) if args.what == "content" else model.restore_style(src, o)
+    print(save_image(out.cpu(), args.output))
+
+
+def _parse_pairs(items, what):
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"{what} expects NAME=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = _value(v)
+    return out
+
+
+def cmd_train(args):
+    from .config import make_config
+    from .train import Trainer
+    overrides = _parse_pairs(args.set, "--set")
+    for key in ("loss_preset", "iterations", "out_dir", "content_dir", "style_dir"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    weights = _parse_pairs(args.weight, "--weight")
+    if weights:
+        overrides["weights"] = {**overrides.get("weights", {}), **weights}
+    cfg = make_config(args.profile, **overrides)
+    if args.no_resume and (Path(cfg.out_dir) / "checkpoint.pt").exists():
+        raise ConfigError(f"{cfg.out_dir}/checkpoint.pt exists and --no-resume was given; choose another --out")
+    trainer = Trainer(cfg)
+    trainer.fit()
+    print(trainer.ckpt_path)
+
+
+def cmd_eval(args):
+    from .demo import run_demo
+    summary = run_demo(args.out, args.checkpoint, size=args.size, n_metrics=args.pairs, device=args.device,
+                       lpips_backend=args.lpips)
+    print(json.dumps({k: round(v["mean"], 4) for k, v in summary["summary"].items()}, indent=1))
+
+
+def cmd_demo(args):
+    from .demo import HEADLINE, run_demo
+    summary = run_demo(args.out, args.checkpoint, size=args.size, device=args.device)
+    s = summary["summary"]
+    print(f"wrote {args.out}/grid.png, alpha_strip.png, metrics.json ({summary['pairs']} pairs, "
+          f"{summary['seconds']} s, LPIPS: {summary['lpips_backend']})")
+    for k in HEADLINE:
+        if k in s:
+            print(f"  {k:24s} {s[k]['mean']:.4g} ± {s[k]['std']:.2g}")
+
+
+def cmd_export(args):
+    from .checkpoint import export_inference, load_checkpoint
+    ckpt = load_checkpoint(args.checkpoint)
+    if ckpt.get("kind") != "train":
+        raise ConfigError(f"{args.checkpoint} is already an inference checkpoint")
+    export_inference(ckpt, args.output)
+    print(args.output)
+
+
+COMMANDS = {"stylize": cmd_stylize, "restore": cmd_restore, "train": cmd_train, "eval": cmd_eval,
+            "demo": cmd_demo, "export": cmd_export}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except RastError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted (checkpoints written so far are complete)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

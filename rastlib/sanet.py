@@ -1,0 +1,48 @@
+"""SANet style-attentional transform (Park & Lee 2019), two levels as in RAST's `Transform`.
+
+Module and parameter names follow the official code, so the official `transformer_iter_*.pth` keys load as is.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .ops import mean_variance_norm
+
+
+class SANet(nn.Module):
+    """O = out_conv(H · softmax(Fᵀ G)ᵀ) + Fc with F = f(mvn Fc), G = g(mvn Fs), H = h(Fs).
+
+    The softmax has no 1/√d temperature (official code). It runs through `scaled_dot_product_attention`
+    with scale=1.0, which never materialises the N×N matrix on the fused kernels.
+    """
+
+    def __init__(self, channels=512):
+        super().__init__()
+        self.f = nn.Conv2d(channels, channels, 1)
+        self.g = nn.Conv2d(channels, channels, 1)
+        self.h = nn.Conv2d(channels, channels, 1)
+        self.out_conv = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, content, style):
+        b, c, hc, wc = content.shape
+        q = self.f(mean_variance_norm(content)).flatten(2).transpose(1, 2)  # [B, Nc, C]
+        k = self.g(mean_variance_norm(style)).flatten(2).transpose(1, 2)    # [B, Ns, C]
+        v = self.h(style).flatten(2).transpose(1, 2)                         # [B, Ns, C]
+        o = F.scaled_dot_product_attention(q, k, v, scale=1.0)               # [B, Nc, C]
+        o = o.transpose(1, 2).reshape(b, c, hc, wc)
+        return self.out_conv(o) + content
+
+
+class Transform(nn.Module):
+    """SANet at relu4_1 and relu5_1; the relu5_1 result is upsampled (nearest), added, then a 3×3 merge conv."""
+
+    def __init__(self, channels=512):
+        super().__init__()
+        self.sanet4_1 = SANet(channels)
+        self.sanet5_1 = SANet(channels)
+        self.merge_conv_pad = nn.ReflectionPad2d(1)
+        self.merge_conv = nn.Conv2d(channels, channels, 3)
+
+    def forward(self, content4_1, style4_1, content5_1, style5_1):
+        up = F.interpolate(self.sanet5_1(content5_1, style5_1), size=content4_1.shape[-2:], mode="nearest")
+        return self.merge_conv(self.merge_conv_pad(self.sanet4_1(content4_1, style4_1) + up))

@@ -1,0 +1,253 @@
+"""Training: per step, the discriminators on detached fakes, then the generator on the weighted loss table.
+
+Adam 1e-4 (discriminators betas 0.5/0.999), lr_i = lr / (1 + lr_decay · i) for all optimisers (official).
+Exact resume: data keys are a pure function of (seed, position) and the forward pass draws no random
+numbers, so a resumed run logs the same losses as an uninterrupted one (CPU, same seed).
+Numerical guard: a step whose losses or gradients hold NaN/Inf is not applied (and never saved); after
+`max_bad_steps` such steps in a row training stops with `TrainingError`.
+"""
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from .checkpoint import VERSION, FORMAT, config_differences, load_checkpoint, save_atomic
+from .config import Config
+from .data import ImageFolder, InfiniteSampler
+from .discriminator import MultiDiscriminator
+from .errors import CheckpointError, RastError
+from .graph import LossSettings, RestorationGraph
+from .losses import compute_losses, discriminator_loss
+from .model import RAST, ProjectionHeads
+
+
+class TrainingError(RastError):
+    """Training cannot go on (e.g. too many non-finite steps in a row)."""
+
+
+def pair_trick(contents, styles):
+    """IEContraAST's batch: h contents and h styles → 2h pairs [c, roll(c)] × [s, s] with their ids.
+
+    Every output then has a partner with the same style and another content, and one with the same content
+    and another style (what the contrastive losses compare).
+    """
+    h = contents.shape[0]
+    ids = torch.arange(h)
+    return (torch.cat([contents, contents.roll(-1, 0)]), torch.cat([styles, styles]),
+            torch.cat([ids, ids.roll(-1, 0)]), torch.cat([ids, ids]))
+
+
+def resolve_device(name):
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    """Builds the model, optimisers and data of a `Config`, resumes from `<out_dir>/checkpoint.pt` if present."""
+
+    def __init__(self, cfg: Config, resume=True, encoder=None):
+        self.cfg = cfg
+        self.out_dir = Path(cfg.out_dir)
+        self.ckpt_path = self.out_dir / "checkpoint.pt"
+        self.log_path = self.out_dir / "log.jsonl"
+        self.device = resolve_device(cfg.device)
+        w = cfg.weights
+        torch.manual_seed(cfg.seed)
+        self.model = RAST(encoder or cfg.encoder, cfg.encoder_path or None).to(self.device)
+        self.heads = ProjectionHeads().to(self.device) if (w["contrastive_content"] or w["contrastive_style"]) else None
+        self.adversarial = bool(w["adversarial"])
+        self.d_style = MultiDiscriminator().to(self.device) if self.adversarial else None
+        self.d_content = MultiDiscriminator().to(self.device) if self.adversarial else None
+        self.perceptual = None
+        if w["lpips"]:
+            from .perceptual import load_lpips
+            self.perceptual = load_lpips(cfg.lpips_backend).to(self.device)
+        self.settings = LossSettings(cfg.style_difference_eps, cfg.tau, cfg.multirestoration_scales)
+        g_params = [*self.model.transform.parameters(), *self.model.decoder.parameters()]
+        if self.heads is not None:
+            g_params += list(self.heads.parameters())
+        self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr)
+        self.opt_d = (torch.optim.Adam([*self.d_style.parameters(), *self.d_content.parameters()],
+                                       lr=cfg.lr, betas=(0.5, 0.999)) if self.adversarial else None)
+        self.step = 0
+        self.bad_steps = 0
+        if resume and self.ckpt_path.is_file():
+            self._load(load_checkpoint(self.ckpt_path, map_location=self.device))
+        elif cfg.init_from:
+            self.model.load_generator_state(load_checkpoint(cfg.init_from, map_location=self.device)["generator"])
+        self.model.to(self.device)
+
+    # --- data ---------------------------------------------------------------------------------------------
+    def batches(self):
+        """Endless (contents, styles) batches of h = batch_size/2 images each, from position step·h on."""
+        h = self.cfg.batch_size // 2
+        loaders = []
+        for folder, seed in ((self.cfg.content_dir, self.cfg.seed), (self.cfg.style_dir, self.cfg.seed + 1)):
+            ds = ImageFolder(folder, self.cfg.load_size, self.cfg.crop_size)
+            sampler = InfiniteSampler(len(ds), seed=seed, start=self.step * h)
+            loaders.append(DataLoader(ds, batch_size=h, sampler=sampler, num_workers=self.cfg.workers,
+                                      pin_memory=self.device.type == "cuda",
+                                      persistent_workers=self.cfg.workers > 0))
+        yield from zip(*loaders)
+
+    # --- one step -----------------------------------------------------------------------------------------
+    def lr_at(self, i):
+        return self.cfg.lr / (1.0 + self.cfg.lr_decay * i)
+
+    def train_step(self, contents, styles):
+        """One D step then one G step. Returns the log record (losses unweighted, plus totals)."""
+        for opt in (self.opt_g, self.opt_d):
+            if opt is not None:
+                for group in opt.param_groups:
+                    group["lr"] = self.lr_at(self.step)
+        c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device))
+        g = RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.heads,
+                             d_style=self.d_style, d_content=self.d_content, perceptual=self.perceptual,
+                             settings=self.settings)
+        record = {"step": self.step, "lr": self.lr_at(self.step)}
+        finite = True
+        if self.adversarial:
+            self.opt_d.zero_grad(set_to_none=True)
+            with self.autocast():
+                d_loss = discriminator_loss(g)
+            record["discriminator"] = d_loss.item()
+            finite = self._backward_if_finite(d_loss, self.opt_d)
+            if finite:
+                self.opt_d.step()
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.autocast():
+            values, total = compute_losses(g, self.cfg.weights)
+        record.update({k: v.item() for k, v in values.items()})
+        record["total"] = total.item()
+        if finite and self._backward_if_finite(total, self.opt_g):
+            self.opt_g.step()
+            self.bad_steps = 0
+            record["skipped"] = False
+        else:
+            self.opt_g.zero_grad(set_to_none=True)
+            self.bad_steps += 1
+            record["skipped"] = True
+        return record
+
+    def autocast(self):
+        """bf16 autocast when `cfg.amp == "bf16"` (CPUs with avx512_bf16, GPUs), otherwise a no-op."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp == "bf16")
+
+    @staticmethod
+    def _backward_if_finite(loss, opt):
+        if not torch.isfinite(loss):
+            return False
+        loss.backward()
+        for group in opt.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and not torch.isfinite(p.grad).all():
+                    opt.zero_grad(set_to_none=True)
+                    return False
+        return True
+
+    # --- loop ---------------------------------------------------------------------------------------------
+    def fit(self, steps=None, progress=True):
+        """Train until `cfg.iterations` (or `steps` more steps); checkpoint every `save_every` and at the end."""
+        from tqdm.auto import tqdm
+        end = self.cfg.iterations if steps is None else min(self.cfg.iterations, self.step + steps)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._truncate_log()
+        self.model.train()
+        bar = tqdm(total=end, initial=self.step, disable=not progress, desc="train", dynamic_ncols=True)
+        with open(self.log_path, "a") as log:
+            for contents, styles in self.batches():
+                if self.step >= end:
+                    break
+                t0 = time.perf_counter()
+                record = self.train_step(contents, styles)
+                record["seconds"] = round(time.perf_counter() - t0, 4)
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                self.step += 1
+                bar.update(1)
+                bar.set_postfix(total=f"{record['total']:.3g}", skipped=self.bad_steps)
+                if self.bad_steps >= self.cfg.max_bad_steps:
+                    raise TrainingError(f"{self.bad_steps} steps in a row had NaN/Inf losses or gradients "
+                                        f"(last at step {self.step - 1}); stopped. The last good checkpoint "
+                                        f"is {self.ckpt_path}")
+                if self.step % self.cfg.save_every == 0 or self.step == end:
+                    self.save()
+        bar.close()
+        self.model.eval()
+        return self.step
+
+    # --- checkpoints --------------------------------------------------------------------------------------
+    def state(self):
+        return {
+            "format": FORMAT, "version": VERSION, "kind": "train", "config": self.cfg.to_dict(),
+            "step": self.step, "generator": self.model.generator_state(),
+            "heads": self.heads.state_dict() if self.heads is not None else None,
+            "discriminators": ({"style": self.d_style.state_dict(), "content": self.d_content.state_dict()}
+                               if self.adversarial else None),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
+            "rng": {"torch": torch.get_rng_state()},
+        }
+
+    def save(self):
+        """Atomically write `<out_dir>/checkpoint.pt` (refuses to save non-finite weights)."""
+        for p in self.model.parameters():
+            if not torch.isfinite(p).all():
+                raise TrainingError("refusing to save a checkpoint with non-finite weights")
+        save_atomic(self.state(), self.ckpt_path)
+
+    def _load(self, ckpt):
+        diffs = config_differences(ckpt["config"], self.cfg.to_dict())
+        if diffs:
+            lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, a, b in diffs[:6])
+            raise CheckpointError(f"{self.ckpt_path} was trained with another configuration ({lines}); "
+                                  f"use another out_dir or the same settings")
+        self.model.load_generator_state(ckpt["generator"])
+        if self.heads is not None:
+            self.heads.load_state_dict(ckpt["heads"])
+        if self.adversarial:
+            self.d_style.load_state_dict(ckpt["discriminators"]["style"])
+            self.d_content.load_state_dict(ckpt["discriminators"]["content"])
+            self.opt_d.load_state_dict(ckpt["opt_d"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+        self.step = ckpt["step"]
+
+    def _truncate_log(self):
+        """Drop log lines past the resumed step, so the log equals that of an uninterrupted run."""
+        if not self.log_path.is_file():
+            return
+        keep = []
+        with open(self.log_path) as f:
+            for line in f:
+                try:
+                    if json.loads(line)["step"] < self.step:
+                        keep.append(line)
+                except (ValueError, KeyError):
+                    break  # a line torn by a kill: everything after it is redone
+        tmp = self.log_path.with_suffix(".tmp")
+        tmp.write_text("".join(keep))
+        os.replace(tmp, self.log_path)
+
+
+def read_log(path):
+    """The JSONL training log as a list of dicts (a torn last line is ignored)."""
+    records = []
+    with open(path) as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                break
+    return records
+
+
+def train(cfg, resume=True, progress=True, steps=None):
+    """Train a run described by `cfg`; returns the trainer (its checkpoint is in `cfg.out_dir`)."""
+    trainer = Trainer(cfg, resume=resume)
+    trainer.fit(steps=steps, progress=progress)
+    return trainer

@@ -29,6 +29,9 @@ def save_atomic(obj, path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -54,9 +57,7 @@ def load_checkpoint(path, map_location="cpu"):
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"refusing to load {path}: not a safe, complete checkpoint "
-                              f"(weights_only=True failed: {first[:200]})") from None
+        raise CheckpointError(f"refusing to load {path}: {_why_unloadable(e)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a rastlib checkpoint (for the official RAST files use "
                               f"RAST.load_official(decoder_path, transformer_path))")
@@ -64,6 +65,17 @@ def load_checkpoint(path, map_location="cpu"):
         raise CheckpointError(f"{path} has checkpoint format version {ckpt.get('version')}, "
                               f"this rastlib reads version {VERSION}")
     return ckpt
+
+
+def _why_unloadable(error):
+    """One line for a failed weights_only load: pickled code, or a torn/corrupt file."""
+    text = str(error)
+    for line in text.splitlines():
+        if "Unsupported global" in line or "Unsupported operand" in line:
+            return (f"it holds pickled Python objects, which weights_only=True refuses to run "
+                    f"({line.strip()[:160]})")
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"not a complete checkpoint file, weights_only=True load failed ({first[:160]})"
 
 
 def config_differences(saved, current):

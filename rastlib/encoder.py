@@ -161,11 +161,19 @@ def apply_factors(layers, factors):
 
 
 def demo_images(size=224, limit=40):
-    """The demo content and style images as one batch (used to compute the normalisation factors)."""
-    from .data import demo_content_dir, demo_style_dir, list_images, load_image
+    """The calibration batch for the normalisation factors: the first `limit` demo images (contents, then
+    styles), shorter side resized to `size` (bicubic), top-left `size`² crop."""
+    from PIL import Image
+
+    from .data import demo_content_dir, demo_style_dir, list_images, open_image, to_tensor
     paths = list_images(demo_content_dir()) + list_images(demo_style_dir())
-    imgs = [load_image(p, size=size) for p in paths[:limit]]
-    return torch.stack([im[:, :size, :size] for im in imgs])
+    batch = []
+    for p in paths[:limit]:
+        img = open_image(p)
+        r = size / min(img.size)
+        img = img.resize((max(size, round(img.size[0] * r)), max(size, round(img.size[1] * r))), Image.BICUBIC)
+        batch.append(to_tensor(img)[:, :size, :size])
+    return torch.stack(batch)
 
 
 class VGGEncoder(nn.Module):

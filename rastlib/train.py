@@ -56,6 +56,8 @@ class Trainer:
         self.log_path = self.out_dir / "log.jsonl"
         self.device = resolve_device(cfg.device)
         w = cfg.weights
+        # Data first: a missing or empty folder fails at once, before any model is built.
+        self.datasets = [ImageFolder(d, cfg.load_size, cfg.crop_size) for d in (cfg.content_dir, cfg.style_dir)]
         torch.manual_seed(cfg.seed)
         self.model = RAST(encoder or cfg.encoder, cfg.encoder_path or None).to(self.device)
         self.heads = ProjectionHeads().to(self.device) if (w["contrastive_content"] or w["contrastive_style"]) else None
@@ -86,8 +88,7 @@ class Trainer:
         """Endless (contents, styles) batches of h = batch_size/2 images each, from position step·h on."""
         h = self.cfg.batch_size // 2
         loaders = []
-        for folder, seed in ((self.cfg.content_dir, self.cfg.seed), (self.cfg.style_dir, self.cfg.seed + 1)):
-            ds = ImageFolder(folder, self.cfg.load_size, self.cfg.crop_size)
+        for ds, seed in zip(self.datasets, (self.cfg.seed, self.cfg.seed + 1)):
             sampler = InfiniteSampler(len(ds), seed=seed, start=self.step * h)
             loaders.append(DataLoader(ds, batch_size=h, sampler=sampler, num_workers=self.cfg.workers,
                                       pin_memory=self.device.type == "cuda",

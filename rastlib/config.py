@@ -73,6 +73,7 @@ class Config:
     amp: str = "none"
     max_bad_steps: int = 5
     init_from: str = ""
+    transform_init: str = "official"
 
     def __post_init__(self):
         if self.profile not in PROFILES:
@@ -92,6 +93,8 @@ class Config:
         if self.batch_size % 2:
             raise ConfigError(f"batch_size must be even (half contents, half styles: the pair trick), "
                               f"got {self.batch_size}")
+        if self.transform_init not in ("official", "uniform_attention"):
+            raise ConfigError(f"transform_init must be 'official' or 'uniform_attention', got {self.transform_init!r}")
         if self.amp not in ("none", "bf16"):
             raise ConfigError(f"amp must be 'none' or 'bf16' (autocast), got {self.amp!r}")
         if not (isinstance(self.workers, int) and self.workers >= 0):
@@ -118,10 +121,6 @@ class Config:
         d["weights"] = dict(self.weights)
         d["multirestoration_scales"] = list(self.multirestoration_scales)
         return d
-
-    @classmethod
-    def from_dict(cls, d):
-        return make_config(d.get("profile", "demo"), **{k: v for k, v in d.items() if k != "profile"})
 
 
 def make_config(profile="demo", **overrides):

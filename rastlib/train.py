@@ -22,6 +22,7 @@ from .errors import CheckpointError, RastError
 from .graph import LossSettings, RestorationGraph
 from .losses import compute_losses, discriminator_loss
 from .model import RAST, ProjectionHeads
+from .sanet import uniform_attention_init
 
 
 class TrainingError(RastError):
@@ -60,6 +61,8 @@ class Trainer:
         self.datasets = [ImageFolder(d, cfg.load_size, cfg.crop_size) for d in (cfg.content_dir, cfg.style_dir)]
         torch.manual_seed(cfg.seed)
         self.model = RAST(encoder or cfg.encoder, cfg.encoder_path or None).to(self.device)
+        if cfg.transform_init == "uniform_attention":
+            uniform_attention_init(self.model.transform)
         self.heads = ProjectionHeads().to(self.device) if (w["contrastive_content"] or w["contrastive_style"]) else None
         self.adversarial = bool(w["adversarial"])
         self.d_style = MultiDiscriminator().to(self.device) if self.adversarial else None
@@ -175,8 +178,8 @@ class Trainer:
                     raise TrainingError(f"{self.bad_steps} steps in a row had NaN/Inf losses or gradients "
                                         f"(last at step {self.step - 1}); stopped. The last good checkpoint "
                                         f"is {self.ckpt_path}")
-                if self.step % self.cfg.save_every == 0 or self.step == end:
-                    self.save()
+                if (self.step % self.cfg.save_every == 0 or self.step == end) and not record["skipped"]:
+                    self.save()  # only right after a good step
         bar.close()
         self.model.eval()
         return self.step

@@ -1,7 +1,10 @@
-"""Train the committed demo checkpoint on the bundled demo set (CPU), resumably, in two phases.
+"""Train the committed demo checkpoint on the bundled demo set (CPU), resumably, in three phases.
 
-Phase 1 (warm-up): SANet's direct content/style + identity losses (`sanet` preset), cheap per step.
-Phase 2 (RAST): the official WACV loss table (`rast_wacv`), initialised from phase 1.
+Phase 1 (reconstruction): only the pixel identity loss, so T(x, x) ≈ x: the decoder learns to invert the
+    features first (fast: a few hundred steps). Training SANet's loss from scratch on the CPU budget instead
+    gave style-independent textures with no content after 1000 steps (recorded in results/demo_checkpoint).
+Phase 2 (warm-up): SANet's direct content/style + identity losses (`sanet` preset), from phase 1.
+Phase 3 (RAST): the official WACV loss table (`rast_wacv`), from phase 2.
 Rerun the same command to resume after an interruption. Then `--export` writes checkpoints/rast_demo_fp16.pt
 with its training record (config, steps, time, loss curves) in results/demo_checkpoint/.
 """
@@ -18,15 +21,31 @@ from rastlib.train import Trainer, read_log
 from rastlib.viz import loss_curves
 
 ROOT = "runs/demo_checkpoint"
+# Abandoned attempts, kept in the record.
+ABANDONED = [
+    {"name": "attempt1_sanet_from_scratch", "log": "runs/demo_checkpoint_attempt1/log.jsonl",
+     "outcome": "sanet preset from scratch, lr 3e-4: after 1000 steps the outputs were the same brown texture "
+                "for every style, with no content structure (Dc(I_o, I_c) stayed at its initial value)"},
+    {"name": "attempt2_reconstruction_then_sanet", "log": "runs/demo_checkpoint_attempt2/warmup/log.jsonl",
+     "outcome": "300 reconstruction steps then sanet preset, lr 2e-4: same plateau after 400 steps; the random "
+                "SANet attention scrambles the content features (T(c, c) further from c in Dc than a random "
+                "image)"},
+    {"name": "attempt3_zero_residual_init", "log": "runs/demo_checkpoint_attempt3/warmup/log.jsonl",
+     "outcome": "SANet out_convs zeroed (content path clean, attention silent at start): content outlines after "
+                "250 sanet steps, but the same brown/cream palette for every style, since the output could "
+                "depend on the style only once out_conv had grown; hence transform_init='uniform_attention'"},
+]
 
 
-def phase_configs(warmup_steps, rast_steps):
-    warm = make_config("demo", out_dir=f"{ROOT}/warmup", loss_preset="sanet", lr=3e-4, amp="bf16",
-                       iterations=warmup_steps, save_every=50, log_every=10)
+def phase_configs(recon_steps, warmup_steps, rast_steps):
+    recon = make_config("demo", out_dir=f"{ROOT}/reconstruction", loss_preset="sanet", lr=3e-4, amp="bf16",
+                        weights={"direct_content": 0, "direct_style": 0, "identity_feature": 0},
+                        transform_init="uniform_attention", iterations=recon_steps, save_every=50)
+    warm = make_config("demo", out_dir=f"{ROOT}/warmup", loss_preset="sanet", lr=2e-4, amp="bf16",
+                       iterations=warmup_steps, save_every=50, init_from=f"{ROOT}/reconstruction/checkpoint.pt")
     rast = make_config("demo", out_dir=f"{ROOT}/rast", loss_preset="rast_wacv", lr=1e-4, amp="bf16",
-                       iterations=rast_steps, save_every=25, log_every=5,
-                       init_from=f"{ROOT}/warmup/checkpoint.pt")
-    return warm, rast
+                       iterations=rast_steps, save_every=25, init_from=f"{ROOT}/warmup/checkpoint.pt")
+    return recon, warm, rast
 
 
 def export(phases, record_dir="results/demo_checkpoint"):
@@ -50,6 +69,13 @@ def export(phases, record_dir="results/demo_checkpoint"):
             "final_total_loss_mean_last_50": sum(r["total"] for r in log[ckpt["step"] - 50: ckpt["step"]]) / 50,
         })
         (record_dir / f"config_{name}.json").write_text(json.dumps(ckpt["config"], indent=2))
+    record["abandoned_attempts"] = []
+    for attempt in ABANDONED:
+        if Path(attempt["log"]).is_file():
+            log = read_log(attempt["log"])
+            loss_curves(log, record_dir / f"loss_{attempt['name']}.png")
+            record["abandoned_attempts"].append({**attempt, "steps": len(log),
+                                                 "compute_seconds": round(sum(r["seconds"] for r in log), 1)})
     record["total_steps"] = sum(p["steps"] for p in record["phases"])
     record["total_compute_hours"] = round(sum(p["compute_seconds"] for p in record["phases"]) / 3600, 2)
     (record_dir / "record.json").write_text(json.dumps(record, indent=2))
@@ -59,19 +85,19 @@ def export(phases, record_dir="results/demo_checkpoint"):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--recon-steps", type=int, default=300)
     ap.add_argument("--warmup-steps", type=int, default=3000)
     ap.add_argument("--rast-steps", type=int, default=300)
-    ap.add_argument("--phase", choices=["warmup", "rast", "both", "export"], default="both")
+    ap.add_argument("--phase", choices=["reconstruction", "warmup", "rast", "all", "export"], default="all")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    warm, rast = phase_configs(args.warmup_steps, args.rast_steps)
-    if args.phase in ("warmup", "both"):
-        Trainer(warm).fit()
-    if args.phase in ("rast", "both"):
-        Trainer(rast).fit()
-    if args.phase in ("export", "both"):
-        export([warm, rast])
+    phases = phase_configs(args.recon_steps, args.warmup_steps, args.rast_steps)
+    for cfg in phases:
+        if args.phase in (Path(cfg.out_dir).name, "all"):
+            Trainer(cfg).fit()
+    if args.phase in ("export", "all"):
+        export(phases)
 
 
 if __name__ == "__main__":

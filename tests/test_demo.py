@@ -34,11 +34,18 @@ def test_stylised_images_carry_the_style(demo_run):
     assert s["Ds_output_style"]["mean"] < 0.5 * s["Ds_content_style"]["mean"]
 
 
-def test_restored_content_resembles_the_content(demo_run):
-    """SSIM(I_c, I_c') clearly above SSIM(I_o, I_c): restoration brings back the content's structure."""
-    s = demo_run[1]["summary"]
-    assert s["restoration_ssim"]["mean"] > s["ssim_output_content"]["mean"] + 0.05
-    assert s["restoration_ssim"]["mean"] > 0.3
+def test_restored_content_resembles_its_own_content():
+    """SSIM(I_c, I_c') is higher for the content it was restored from than for the other contents."""
+    from rastlib.similarity import ssim
+    model = load_model()
+    pairs = demo_pairs(4)
+    c = torch.stack([load_image(cp, size=128)[:, :128, :128] for cp, _ in pairs])
+    s = torch.stack([load_image(sp, size=128)[:, :128, :128] for _, sp in pairs])
+    with torch.no_grad():
+        restored = model.T(model.T(c, s).clamp(0, 1), c).clamp(0, 1)
+    own = ssim(c, restored).mean()
+    other = torch.stack([ssim(c.roll(k, 0), restored) for k in (1, 2, 3)]).mean()
+    assert own > other + 0.05, (own, other)
 
 
 def test_alpha_zero_is_closer_to_the_content_than_alpha_one():

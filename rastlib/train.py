@@ -60,7 +60,7 @@ class Trainer:
         # Data first: a missing or empty folder fails at once, before any model is built.
         self.datasets = [ImageFolder(d, cfg.load_size, cfg.crop_size) for d in (cfg.content_dir, cfg.style_dir)]
         torch.manual_seed(cfg.seed)
-        self.model = RAST(encoder or cfg.encoder, cfg.encoder_path or None).to(self.device)
+        self.model = RAST(encoder or cfg.encoder, cfg.encoder_path or None, cfg.architecture).to(self.device)
         if cfg.transform_init == "uniform_attention":
             uniform_attention_init(self.model.transform)
         self.heads = ProjectionHeads().to(self.device) if (w["contrastive_content"] or w["contrastive_style"]) else None
@@ -83,7 +83,8 @@ class Trainer:
         if resume and self.ckpt_path.is_file():
             self._load(load_checkpoint(self.ckpt_path, map_location=self.device))
         elif cfg.init_from:
-            self.model.load_generator_state(load_checkpoint(cfg.init_from, map_location=self.device)["generator"])
+            self.model.load_generator_state(load_checkpoint(cfg.init_from, map_location=self.device)["generator"],
+                                            partial=True)
         self.model.to(self.device)
 
     # --- data ---------------------------------------------------------------------------------------------

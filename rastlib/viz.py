@@ -59,3 +59,93 @@ def _save(fig, path):
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+def metric_bars(rows, metrics, path=None, labels=None):
+    """One panel per metric: mean ± std over seeds for each variant, the seeds' values as dots."""
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    labels = labels or {}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 2.8), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for i, v in enumerate(variants):
+            xs = [r[m] for r in rows if r["variant"] == v and math.isfinite(r[m])]
+            mean = sum(xs) / len(xs) if xs else float("nan")
+            std = torch.tensor(xs).std().item() if len(xs) > 1 else 0.0
+            ax.bar(i, mean, yerr=std, color=f"C{i}", alpha=0.6, capsize=3)
+            ax.plot([i] * len(xs), xs, "k.", ms=3)
+        ax.set_xticks(range(len(variants)), variants, rotation=60, ha="right", fontsize=7)
+        ax.set_title(labels.get(m, m), fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+class AlphaSlider:
+    """The live style-strength control of 01_baseline: a slider for alpha and a menu of (content, style) pairs.
+
+    `pairs` is a list of (name, content [1,3,H,W], style [1,3,H,W]); moving the slider or picking a pair calls
+    `render`, which stylises with `stylize(content, style, alpha)` (default `model.T`) and updates `image`.
+    """
+
+    def __init__(self, model, pairs, alpha=1.0, stylize=None):
+        import ipywidgets as w
+        self.model, self.pairs = model, pairs
+        self.stylize = stylize or model.T
+        self.slider = w.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha",
+                                    continuous_update=False)
+        self.pair = w.Dropdown(options=[(name, i) for i, (name, _, _) in enumerate(pairs)], value=0,
+                               description="pair")
+        self.image = w.Image(format="png")
+        self.controls = [self.slider, self.pair]
+        self.widget = w.VBox([w.HBox(self.controls), self.image])
+        for control in self.controls:
+            control.observe(lambda _: self.render(), names="value")
+        self.render()
+
+    @torch.no_grad()
+    def render(self):
+        import io
+        from .data import to_pil
+        _, content, style = self.pairs[self.pair.value]
+        out = self.stylize(content, style, self.slider.value).clamp(0, 1)
+        buf = io.BytesIO()
+        to_pil(out[0].cpu()).save(buf, format="PNG")
+        self.image.value = buf.getvalue()
+
+
+def _stylised(model, c, s):
+    return [model.T(c, s)]
+
+
+def _repeated(model, c, s):
+    o = model.T(c, s).clamp(0, 1)
+    oo = model.T(o, s).clamp(0, 1)
+    return [o, oo, model.T(oo, s)]
+
+
+def _restored_low_res(model, c, s, side=64):
+    from .losses import downscale
+    c, s = downscale(c, side), downscale(s, side)
+    return [model.T(model.T(c, s).clamp(0, 1), c)]
+
+
+# What each model contributes to a row of `variant_figure`: (column titles, function(model, c, s) → images).
+VIEWS = {
+    "stylised": (["I_o"], _stylised),
+    "idempotency": (["I_o = T(c,s)", "T(I_o,s)", "T(T(I_o,s),s)"], _repeated),
+    "restoration_64": (["I_c' at 64 px"], _restored_low_res),
+}
+
+
+@torch.no_grad()
+def variant_figure(models, pairs, view, path=None):
+    """Rows = (name, content, style) pairs; columns = content, style, then `view`'s images for each model."""
+    titles, fn = VIEWS[view]
+    rows = []
+    for _, c, s in pairs:
+        row = [c[0], s[0]]
+        for model in models.values():
+            row += [img[0].clamp(0, 1) for img in fn(model, c, s)]
+        rows.append(row)
+    cols = ["content", "style"] + [f"{name}: {t}" for name in models for t in titles]
+    return image_grid(rows, cols, path, row_labels=[name for name, _, _ in pairs])

@@ -1,0 +1,158 @@
+"""Write notebooks/01_baseline … 06_simplified.ipynb (without outputs) from the cell sources below.
+
+The notebooks are thin: every cell calls `rastlib`. Edit the cells here, rebuild, then run them with
+`make notebooks` (papermill, demo profile) to fill in the committed outputs:
+
+    python scripts/build_notebooks.py
+"""
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PARAMETERS = '''# Parameters (papermill: -p NAME VALUE). Paths are relative to the repository root.
+profile = "demo"             # smoke (CI), demo (CPU: short fine-tunings of the demo checkpoint), paper (GPU)
+seeds = None                 # e.g. [0, 1, 2]; None: the seeds of the profile
+steps = None                 # training steps per run; None: the default of the profile
+image_size = None            # evaluation size in px; None: the default of the profile
+content_dir = ""             # empty: the bundled demo photos
+style_dir = ""               # empty: the bundled demo paintings
+runs_dir = "runs/experiments"  # cached runs, shared by the notebooks
+out_dir = "results/{name}"'''
+
+SETUP = '''from IPython.display import Image, Markdown, display
+
+from rastlib import experiments as E, viz
+
+E.at_repo_root()
+budget = E.check_parameters(profile, seeds=seeds, steps=steps, image_size=image_size, runs_dir=runs_dir,
+                            content_dir=content_dir, style_dir=style_dir)
+display(Markdown(f"**Budget:** {budget.what}"))'''
+
+
+def comparison(name, variants, metrics, table, view, intro, extra=()):
+    """The cells of a notebook that compares variants: train/evaluate, table, bars, figure, claims, check.
+
+    `metrics` is a list of metric names, or a Python expression (a string) that gives one.
+    """
+    metrics = metrics if isinstance(metrics, str) else repr(metrics)
+    return [
+        new_markdown_cell(intro),
+        new_code_cell(PARAMETERS.format(name=name), metadata={"tags": ["parameters"]}),
+        new_code_cell(SETUP),
+        new_markdown_cell("## Train and evaluate every variant × seed\n\nRuns already in `runs_dir` are reused."),
+        new_code_cell(f"variants = {variants!r}\nmetrics = {metrics}\n"
+                      "rows = E.run_comparison(budget, variants)\n"
+                      f"display(Markdown(E.write_table(rows, metrics, out_dir, {table!r})))"),
+        new_code_cell(f"viz.metric_bars(rows, metrics, f\"{{out_dir}}/{table}_bars.png\")\n"
+                      f"display(Image(f\"{{out_dir}}/{table}_bars.png\"))"),
+        new_markdown_cell("## Qualitative comparison (first seed)"),
+        new_code_cell(f"viz.variant_figure(E.seed_models(budget, variants), E.figure_pairs(budget, 3), {view!r},\n"
+                      f"                   f\"{{out_dir}}/figure_{view}.png\")\n"
+                      f"display(Image(f\"{{out_dir}}/figure_{view}.png\"))"),
+        *extra,
+        new_markdown_cell("## The seed's claims, tested"),
+        new_code_cell(f"display(Markdown(E.label_claims({name!r}, rows, budget, out_dir)))"),
+        new_markdown_cell("## Check what this run produced"),
+        new_code_cell(f"E.check_outputs(out_dir, [\"{table}.md\", \"{table}.csv\", \"{table}_bars.png\", "
+                      f"\"figure_{view}.png\", \"claims.json\"],\n"
+                      f"                rows, variants, metrics)"),
+    ]
+
+
+TABLE1 = ["Dc_output_content", "Ds_output_style", "lpips_output_content", "lpips_output_style",
+          "restoration_ssim", "restoration_lpips", "idempotency_mse"]
+
+BASELINE = [
+    new_markdown_cell(
+        "# 01 · Baseline: stylise, restore, and blend style strength\n\n"
+        "RAST stylises a content image `I_o = T(I_c, I_s)` and restores it with the same network: "
+        "`I_c' = T(I_o, I_c)` (content) and `I_s' = T(I_s, I_o)` (style). This notebook loads the committed demo "
+        "checkpoint (or trains the baseline with the official `rast_wacv` losses when `train_steps > 0`), shows "
+        "a grid of demo pairs with their restorations and metrics, and a live style-strength slider."),
+    new_code_cell(PARAMETERS.format(name="01_baseline") + '\n'
+                  'checkpoint = ""             # empty: the committed demo checkpoint (or the run of train_steps)\n'
+                  'train_steps = 0             # > 0: train the rast_wacv baseline for this many steps first\n'
+                  'n_pairs = 6                 # pairs in the grid and the metrics\n'
+                  'interactive = True          # show the ipywidgets slider (papermill runs get the static strip)',
+                  metadata={"tags": ["parameters"]}),
+    new_code_cell(SETUP + "\nfrom rastlib.checkpoint import load_model\nfrom rastlib.demo import HEADLINE, "
+                  "metrics_table, run_demo"),
+    new_markdown_cell("## Stylise and restore"),
+    new_code_cell("ckpt = E.baseline_checkpoint(budget, checkpoint, train_steps)\n"
+                  "summary = run_demo(out_dir, ckpt, size=budget.eval_size, n_grid=n_pairs, n_metrics=n_pairs)\n"
+                  "display(Image(f\"{out_dir}/grid.png\"))\n"
+                  "display(Markdown(metrics_table(summary[\"summary\"], HEADLINE)))"),
+    new_markdown_cell("## Style strength\n\nalpha blends the transform of (content, style) with the content's "
+                      "identity transform T(c, c): 0 reconstructs the content, 1 is full style. The static strip "
+                      "is always written; the slider needs a live kernel (JupyterLab)."),
+    new_code_cell("display(Image(f\"{out_dir}/alpha_strip.png\"))\n"
+                  "slider = viz.AlphaSlider(load_model(ckpt), E.figure_pairs(budget, n_pairs))\n"
+                  "if interactive:\n"
+                  "    display(slider.widget)"),
+    new_markdown_cell("## Check what this run produced"),
+    new_code_cell("E.check_outputs(out_dir, [\"grid.png\", \"alpha_strip.png\", \"metrics.json\", \"metrics.md\"])"),
+]
+
+NOTEBOOKS = {
+    "01_baseline": BASELINE,
+    "02_ablation": comparison(
+        "02_ablation", ["full", "no_content", "no_style", "no_restoration", "no_adversarial", "no_idempotency",
+                        "no_lpips"], TABLE1, "table1_ablation", "stylised",
+        "# 02 · Loss ablation (the seed's Table 1)\n\nStarting from all of the seed's loss groups (`full` = the "
+        "`seed_full` preset), remove one group at a time (see `rastlib.losses.SEED_GROUPS` for the terms of each "
+        "group), train each variant under the same budget and seeds, and measure stylisation (Dc, Ds, LPIPS to "
+        "content and style), restoration and idempotency. The seed gives this table in words only."),
+    "03_idempotency": comparison(
+        "03_idempotency", ["full", "no_idempotency"],
+        ["idempotency_mse", "idempotency_ssim", "Ds_output_style", "Dc_output_content", "lpips_output_style"],
+        "idempotency", "idempotency",
+        "# 03 · Idempotency loss\n\n`L_id = ‖T(T(I_c, I_s), I_s) − T(I_c, I_s)‖²`: stylising an already stylised "
+        "image with the same style should change nothing. With vs without it: the idempotency gap, stylisation, "
+        "and whether the seed's \"it hurts stylisation\" holds here. The figure is the seed's Figure 1 shape: "
+        "repeated stylisation with the same style."),
+    "04_multirestoration": comparison(
+        "04_multirestoration", ["full", "no_multirestoration"],
+        "E.restoration_metrics(budget)",
+        "table2_multirestoration", "restoration_64",
+        "# 04 · Multirestoration at low resolution (the seed's Table 2 shape)\n\n`L_mr = Σ_r ‖T(S_r(I_o), "
+        "S_r(I_c)) − S_r(I_c)‖²` over scales r ∈ {256, 128, 64} (scales at or above the training crop count once). "
+        "With vs without it: content restoration SSIM at 256, 128 and 64 px."),
+    "05_lpips": comparison(
+        "05_lpips", ["full", "no_lpips"],
+        ["lpips_output_content", "lpips_output_style", "restoration_lpips", "Dc_output_content", "Ds_output_style"],
+        "table3_lpips", "stylised",
+        "# 05 · LPIPS loss (the seed's Table 3 shape)\n\n`L_LPIPS = LPIPS(I_o, I_c) + LPIPS(I_o', I_s)`. With vs "
+        "without it: LPIPS scores and a qualitative figure. Caveat: the metric is the same network as the loss "
+        "(see `perceptual.backend`), so a lower score is partly the loss optimising its own metric."),
+    "06_simplified": comparison(
+        "06_simplified", ["full", "simplified"],
+        ["parameters_M", "inference_seconds", "train_step_seconds", "Ds_output_style", "Dc_output_content",
+         "restoration_ssim", "lpips_output_content"],
+        "simplified", "stylised",
+        "# 06 · Simplified architecture\n\nThe seed keeps \"only the essential modules\" without naming them. Our "
+        "reading (`simplified`): a single SANet at relu4_1 (no relu5_1 branch; the encoder stops at relu4_1), and "
+        "training without the discriminators and projection heads (no adversarial or contrastive losses). Full vs "
+        "simplified: parameters, speed and quality side by side (the seed's Figure 3 shape).",
+        extra=[new_markdown_cell("## Speed at 256² and 512² (first seed, this machine; 64² and 128² in smoke)"),
+               new_code_cell("speed = E.speed_rows(budget, variants)\n"
+                             "display(Markdown(E.write_table(speed, [k for k in speed[0] if k not in "
+                             "(\"variant\", \"seed\")], out_dir, \"speed\")))")]),
+}
+
+
+def main():
+    for name, cells in NOTEBOOKS.items():
+        nb = new_notebook(cells=cells, metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"}})
+        path = ROOT / "notebooks" / f"{name}.ipynb"
+        path.parent.mkdir(exist_ok=True)
+        nbformat.write(nb, path)
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -185,7 +185,9 @@ def cmd_export(args):
     ckpt = load_checkpoint(args.checkpoint)
     if ckpt.get("kind") != "train":
         raise ConfigError(f"{args.checkpoint} is already an inference checkpoint")
-    export_inference(ckpt, args.output)
+    record = {"exported_from": str(args.checkpoint), "total_steps": ckpt["step"],
+              "loss_preset": ckpt["config"].get("loss_preset"), "weights": ckpt["config"].get("weights")}
+    export_inference(ckpt, args.output, record=record)
     print(args.output)
 
 

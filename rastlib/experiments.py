@@ -184,28 +184,31 @@ def evaluate_run(budget, ckpt_path, perceptual):
             row[f"restoration_ssim_{r}"] = restoration_score(model, c, s, r)
         rows.append(row)
     metrics = {k: v["mean"] for k, v in summarise(rows).items()}
-    metrics.update(_timing(model, ckpt_path, budget.eval_size, device))
+    metrics.update(_timing(model, budget.eval_size, device))
     cache.write_text(json.dumps({"key": key, "metrics": metrics}, indent=1))
     return metrics
 
 
-def _timing(model, ckpt_path, size, device):
-    """Parameters of T, median training step seconds (from the run's log) and inference seconds at size²."""
-    return {"parameters_M": parameters_m(model), "train_step_seconds": median_step_seconds(ckpt_path.parent),
-            "inference_seconds": inference_seconds(model, size, device)}
+def _timing(model, size, device):
+    """Parameters of T and inference seconds at size² (training step times: `speed_rows`)."""
+    return {"parameters_M": parameters_m(model), "inference_seconds": inference_seconds(model, size, device)}
+
+
+def train_step_seconds(budget, variant, steps=2):
+    """Median seconds of `steps` training steps (after one warm-up step) of a variant under `budget`."""
+    import tempfile
+    from .train import Trainer, read_log
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = replace(variant_config(budget, variant, budget.seeds[0]), out_dir=tmp, iterations=steps + 1,
+                      save_every=steps + 1)
+        trainer = Trainer(cfg, resume=False)
+        trainer.fit(progress=False)
+        return statistics.median(r["seconds"] for r in read_log(Path(tmp) / "log.jsonl")[1:])
 
 
 def parameters_m(model):
     """Trained parameters (transform + decoder) in millions."""
     return sum(p.numel() for m in (model.transform, model.decoder) for p in m.parameters()) / 1e6
-
-
-def median_step_seconds(run):
-    """Median wall seconds per training step in a run folder's log (NaN without a log)."""
-    from .train import read_log
-    log = Path(run) / "log.jsonl"
-    steps = [r["seconds"] for r in read_log(log)] if log.is_file() else []
-    return statistics.median(steps) if steps else float("nan")
 
 
 @torch.no_grad()
@@ -341,7 +344,7 @@ def seed_models(budget, variants, seed=None):
 
 def figure_pairs(budget, n=3):
     """n (name, content, style) pairs of [1,3,H,W] tensors at the evaluation size, for figures and the slider."""
-    return [(f"{c.stem} × {s.stem}", load_image(c, size=budget.eval_size).unsqueeze(0),
+    return [(f"{c.stem[:16]} × {s.stem[:16]}", load_image(c, size=budget.eval_size).unsqueeze(0),
              load_image(s, size=budget.eval_size).unsqueeze(0)) for c, s in eval_pairs(replace(budget, eval_pairs=n))]
 
 
@@ -358,8 +361,8 @@ def baseline_checkpoint(budget, checkpoint="", train_steps=0):
 
 
 def speed_rows(budget, variants):
-    """Parameters, inference seconds at 256² and 512² (64² and 128² in smoke) and the median training step seconds
-    of each variant (first seed)."""
+    """Parameters, inference seconds at 256² and 512² (64² and 128² in smoke) and training step seconds of each
+    variant (first seed), all measured here, one after the other, in this process."""
     sizes = (64, 128) if budget.profile == "smoke" else (256, 512)
     rows = []
     for variant, model in seed_models(budget, variants).items():
@@ -367,7 +370,7 @@ def speed_rows(budget, variants):
                "encoder_taps": model.transform.levels}
         for size in sizes:
             row[f"inference_seconds_{size}"] = inference_seconds(model, size)
-        row["train_step_seconds"] = median_step_seconds(run_dir(budget, variant, budget.seeds[0]))
+        row["train_step_seconds"] = train_step_seconds(budget, variant)
         rows.append(row)
     return rows
 

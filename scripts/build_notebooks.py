@@ -129,7 +129,7 @@ NOTEBOOKS = {
         "(see `perceptual.backend`), so a lower score is partly the loss optimising its own metric."),
     "06_simplified": comparison(
         "06_simplified", ["full", "simplified"],
-        ["parameters_M", "inference_seconds", "train_step_seconds", "Ds_output_style", "Dc_output_content",
+        ["parameters_M", "inference_seconds", "Ds_output_style", "Dc_output_content",
          "restoration_ssim", "lpips_output_content"],
         "simplified", "stylised",
         "# 06 · Simplified architecture\n\nThe seed keeps \"only the essential modules\" without naming them. Our "

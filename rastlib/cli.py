@@ -54,9 +54,12 @@ def build_parser():
 
     s = sub.add_parser("stylize", help="stylise CONTENT with STYLE: I_o = T(I_c, I_s)")
     s.add_argument("content")
-    s.add_argument("style")
+    s.add_argument("style", nargs="+", help="one style image, or several to interpolate (see --weights)")
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--alpha", type=_alpha, default=1.0, help="style strength in [0, 1] (default 1)")
+    s.add_argument("--weights", type=float, nargs="+", help="one weight per style (normalised; default equal)")
+    s.add_argument("--preserve-color", choices=["luminance", "coral"],
+                   help="keep the content's colours: luminance-only transfer, or CORAL recolouring of the style")
     model_args(s)
 
     r = sub.add_parser("restore", help="restore the content (T(I_o, I_c)) or the style (T(I_s, I_o))")
@@ -112,13 +115,14 @@ def _load_inputs(args, first, second):
 
 
 def cmd_stylize(args):
-    import torch
     from .checkpoint import load_model
-    from .data import save_image
-    c, s = _load_inputs(args, args.content, args.style)
+    from .data import load_image, save_image
+    from .stylize import stylize
+    c = load_image(args.content, size=args.size, max_size=args.max_size)
+    styles = [load_image(p, size=args.size, max_size=args.max_size).to(args.device) for p in args.style]
     model = load_model(args.checkpoint, device=args.device)
-    with torch.no_grad():
-        out = model.T(c.to(args.device), s.to(args.device), alpha=args.alpha)
+    out = stylize(model, c.to(args.device), styles, weights=args.weights, alpha=args.alpha,
+                  preserve_color=args.preserve_color)
     print(save_image(out.cpu(), args.output))
 
 

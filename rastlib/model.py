@@ -9,7 +9,7 @@ from torch import nn
 
 from .decoder import make_decoder
 from .encoder import VGGEncoder, _torch_load
-from .errors import CheckpointError, ImageError
+from .errors import CheckpointError, ConfigError, ImageError
 from .ops import pad_to_multiple
 from .sanet import SingleLevelTransform, Transform
 
@@ -38,37 +38,41 @@ class RAST(nn.Module):
         """The VGG taps relu1_1 … relu5_1 (the first `upto`) of an RGB batch in [0, 1]."""
         return self.encoder(x, upto)
 
-    def transfer(self, content_feats, style_feats, alpha=1.0):
+    def transfer(self, content_feats, style_feats, alpha=1.0, weights=None):
         """Decode the SANet transform of encoded content/style features.
 
+        With `weights`, `style_feats` is a list of several styles' taps and their transforms are blended with
+        those weights in feature space (style interpolation), then decoded once.
         alpha < 1 blends with the content's identity transform(c, c), the features the identity loss trains the
         decoder to turn back into the content (AdaIN blends with raw relu4_1 instead, because its decoder
         inverts relu4_1 itself; ours never sees raw relu4_1).
         """
-        t = self.transform(*_transform_inputs(content_feats, style_feats))
+        if weights is None:
+            t = self.transform(*_transform_inputs(content_feats, style_feats))
+        else:
+            t = sum(w * self.transform(*_transform_inputs(content_feats, f)) for w, f in zip(weights, style_feats))
         if alpha != 1.0:
             identity = self.transform(*_transform_inputs(content_feats, content_feats))
             t = alpha * t + (1.0 - alpha) * identity
         return self.decoder(t)
 
-    def T(self, content, style, alpha=1.0):
+    def T(self, content, style, alpha=1.0, weights=None):
         """Stylise `content` with `style` (RGB, [0, 1], [B,3,H,W] or [3,H,W]); output has the content's size.
 
         alpha in [0, 1]: 0 is the reconstruction T(c, c), 1 is full style; in between, features are blended.
+        `style` may be a list of styles (any sizes) with `weights` (≥ 0, normalised to sum 1): interpolation.
         Inputs are reflection-padded to a multiple of 16 and the output cropped back.
         """
         squeeze = content.dim() == 3
-        content, style = _as_batch(content, "content"), _as_batch(style, "style")
+        content = _as_batch(content, "content")
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        if style.shape[0] != content.shape[0]:
-            if style.shape[0] != 1:
-                raise ValueError(f"batch sizes differ: content {content.shape[0]}, style {style.shape[0]}")
-            style = style.expand(content.shape[0], -1, -1, -1)
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        weights = _style_weights(weights, len(styles)) if isinstance(style, (list, tuple)) else None
         c, (h, w) = pad_to_multiple(content)
-        s, _ = pad_to_multiple(style)
         upto = self.transform.levels
-        out = self.transfer(self.encode(c, upto), self.encode(s, upto), alpha)[..., :h, :w]
+        feats = [self.encode(pad_to_multiple(_match_batch(_as_batch(s, "style"), content))[0], upto) for s in styles]
+        out = self.transfer(self.encode(c, upto), feats if weights else feats[0], alpha, weights)[..., :h, :w]
         return out[0] if squeeze else out
 
     def restore_content(self, stylised, content):
@@ -124,6 +128,26 @@ def _transform_inputs(content_feats, style_feats):
     """(content relu4_1, style relu4_1, content relu5_1, style relu5_1); relu5_1 is None when not encoded."""
     five = len(content_feats) > 4 and len(style_feats) > 4
     return (content_feats[3], style_feats[3], content_feats[4] if five else None, style_feats[4] if five else None)
+
+
+def _style_weights(weights, n):
+    """Interpolation weights for n styles: equal by default, else n numbers ≥ 0 normalised to sum 1."""
+    if weights is None:
+        return [1.0 / n] * n
+    weights = [float(w) for w in weights]
+    if len(weights) != n:
+        raise ConfigError(f"got {n} styles but {len(weights)} weights")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ConfigError(f"style weights must be ≥ 0 with a positive sum, got {weights}")
+    return [w / sum(weights) for w in weights]
+
+
+def _match_batch(style, content):
+    if style.shape[0] != content.shape[0]:
+        if style.shape[0] != 1:
+            raise ValueError(f"batch sizes differ: content {content.shape[0]}, style {style.shape[0]}")
+        style = style.expand(content.shape[0], -1, -1, -1)
+    return style
 
 
 def _as_batch(x, name):

@@ -54,10 +54,18 @@ def loss_curves(records, path=None, terms=None, smooth=25):
 
 
 def _save(fig, path):
+    """Save as a 256-colour PNG (dithered; about 4× smaller than full colour, so results/ and the committed
+    notebooks stay light) and close the figure."""
     if path is not None:
+        import io
+        from PIL import Image
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        buf = io.BytesIO()
+        fig.savefig(buf, dpi=110, format="png")
         plt.close(fig)
+        img = Image.open(buf).convert("RGB")
+        img.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
+            path, optimize=True)
     return fig
 
 
@@ -81,22 +89,23 @@ def metric_bars(rows, metrics, path=None, labels=None):
 
 
 class AlphaSlider:
-    """The live style-strength control of 01_baseline: a slider for alpha and a menu of (content, style) pairs.
+    """The live style-strength control of 01_baseline: a slider for alpha, a menu of (content, style) pairs and a
+    checkbox that keeps the content's colours (luminance-only transfer).
 
-    `pairs` is a list of (name, content [1,3,H,W], style [1,3,H,W]); moving the slider or picking a pair calls
-    `render`, which stylises with `stylize(content, style, alpha)` (default `model.T`) and updates `image`.
+    `pairs` is a list of (name, content [1,3,H,W], style [1,3,H,W]); any change calls `render`, which stylises
+    with `rastlib.stylize.stylize` and updates `image`.
     """
 
-    def __init__(self, model, pairs, alpha=1.0, stylize=None):
+    def __init__(self, model, pairs, alpha=1.0):
         import ipywidgets as w
         self.model, self.pairs = model, pairs
-        self.stylize = stylize or model.T
         self.slider = w.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha",
                                     continuous_update=False)
         self.pair = w.Dropdown(options=[(name, i) for i, (name, _, _) in enumerate(pairs)], value=0,
                                description="pair")
+        self.preserve_color = w.Checkbox(value=False, description="keep content colours")
         self.image = w.Image(format="png")
-        self.controls = [self.slider, self.pair]
+        self.controls = [self.slider, self.pair, self.preserve_color]
         self.widget = w.VBox([w.HBox(self.controls), self.image])
         for control in self.controls:
             control.observe(lambda _: self.render(), names="value")
@@ -106,8 +115,10 @@ class AlphaSlider:
     def render(self):
         import io
         from .data import to_pil
+        from .stylize import stylize
         _, content, style = self.pairs[self.pair.value]
-        out = self.stylize(content, style, self.slider.value).clamp(0, 1)
+        out = stylize(self.model, content, style, alpha=self.slider.value,
+                      preserve_color="luminance" if self.preserve_color.value else None)
         buf = io.BytesIO()
         to_pil(out[0].cpu()).save(buf, format="PNG")
         self.image.value = buf.getvalue()
@@ -149,3 +160,22 @@ def variant_figure(models, pairs, view, path=None):
         rows.append(row)
     cols = ["content", "style"] + [f"{name}: {t}" for name in models for t in titles]
     return image_grid(rows, cols, path, row_labels=[name for name, _, _ in pairs])
+
+
+@torch.no_grad()
+def interpolation_strip(model, content, style_a, style_b, path=None, steps=5):
+    """content, style A, then T(content, [A, B]) with weights (1, 0) … (0, 1), then style B."""
+    from .stylize import stylize
+    ws = [i / (steps - 1) for i in range(steps)]
+    outs = [stylize(model, content, [style_a, style_b], weights=[1 - w, w])[0] for w in ws]
+    return image_grid([[content[0], style_a[0], *outs, style_b[0]]],
+                      ["content", "style A", *[f"A {1 - w:.2g} : B {w:.2g}" for w in ws], "style B"], path)
+
+
+@torch.no_grad()
+def colour_strip(model, content, style, path=None):
+    """content, style, and the stylisation without and with each colour-preservation mode."""
+    from .stylize import COLOR_MODES, stylize
+    outs = [stylize(model, content, style, preserve_color=m)[0] for m in (None, *COLOR_MODES)]
+    return image_grid([[content[0], style[0], *outs]],
+                      ["content", "style", "stylised", *[f"keep colours: {m}" for m in COLOR_MODES]], path)

@@ -87,13 +87,24 @@ BASELINE = [
                   "display(Markdown(metrics_table(summary[\"summary\"], HEADLINE)))"),
     new_markdown_cell("## Style strength\n\nalpha blends the transform of (content, style) with the content's "
                       "identity transform T(c, c): 0 reconstructs the content, 1 is full style. The static strip "
-                      "is always written; the slider needs a live kernel (JupyterLab)."),
+                      "is always written; the slider (with a pair menu and a keep-colours checkbox) needs a live kernel "
+                      "(JupyterLab)."),
     new_code_cell("display(Image(f\"{out_dir}/alpha_strip.png\"))\n"
                   "slider = viz.AlphaSlider(load_model(ckpt), E.figure_pairs(budget, n_pairs))\n"
                   "if interactive:\n"
                   "    display(slider.widget)"),
+    new_markdown_cell("## Colour preservation and style interpolation\n\nKeep the content's colours by "
+                      "luminance-only transfer or by CORAL recolouring of the style (`rastlib.stylize`); blend two "
+                      "styles in feature space with weights. From the command line: `python -m rastlib stylize "
+                      "c.jpg a.jpg b.jpg --weights 0.7 0.3 --preserve-color luminance -o out.png`."),
+    new_code_cell("(_, content, style_a), (_, _, style_b) = E.figure_pairs(budget, 2)\n"
+                  "model = slider.model\n"
+                  "viz.colour_strip(model, content, style_a, f\"{out_dir}/colour_preservation.png\")\n"
+                  "viz.interpolation_strip(model, content, style_a, style_b, f\"{out_dir}/interpolation.png\")\n"
+                  "display(Image(f\"{out_dir}/colour_preservation.png\"), Image(f\"{out_dir}/interpolation.png\"))"),
     new_markdown_cell("## Check what this run produced"),
-    new_code_cell("E.check_outputs(out_dir, [\"grid.png\", \"alpha_strip.png\", \"metrics.json\", \"metrics.md\"])"),
+    new_code_cell("E.check_outputs(out_dir, [\"grid.png\", \"alpha_strip.png\", \"metrics.json\", \"metrics.md\", "
+                  "\"colour_preservation.png\", \"interpolation.png\"])"),
 ]
 
 NOTEBOOKS = {

@@ -1,0 +1,77 @@
+"""Colour preservation (CORAL, luminance-only) and style interpolation: API and CLI."""
+import pytest
+import torch
+from PIL import Image
+
+from rastlib.data import demo_style_dir, list_images
+from rastlib.errors import ConfigError
+from rastlib.stylize import coral, from_yiq, stylize, to_yiq
+from test_cli import CONTENT, STYLE, assert_one_line_error, run_cli
+
+STYLE_B = list_images(demo_style_dir())[1]
+
+
+def _mean_cov(x):
+    flat = x.flatten(2)[0]
+    centred = flat - flat.mean(1, keepdim=True)
+    return flat.mean(1), centred @ centred.T / flat.shape[1]
+
+
+def test_coral_gives_the_source_the_targets_colour_statistics():
+    torch.manual_seed(0)
+    target = torch.rand(1, 3, 40, 40) * torch.tensor([0.3, 0.6, 0.2]).view(1, 3, 1, 1) + 0.2
+    source = torch.rand(1, 3, 32, 48) * 0.5 + 0.25
+    out = coral(source, target)
+    (m_out, c_out), (m_t, c_t) = _mean_cov(out), _mean_cov(target)
+    assert torch.allclose(m_out, m_t, atol=1e-4) and torch.allclose(c_out, c_t, atol=1e-4)
+    assert out.shape == source.shape
+
+
+def test_yiq_round_trip():
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.allclose(from_yiq(to_yiq(x)), x, atol=1e-5)
+
+
+def test_luminance_mode_keeps_the_content_chrominance():
+    from rastlib import load_image, load_model
+    model = load_model()  # the demo checkpoint: its outputs are mostly inside [0, 1], unlike a random model's
+    content, style = load_image(CONTENT, size=64).unsqueeze(0), load_image(STYLE, size=64).unsqueeze(0)
+    out = stylize(model, content, style, preserve_color="luminance")
+    inside = ((out > 0) & (out < 1)).all(1, keepdim=True).expand(-1, 2, -1, -1)  # clamping may move IQ
+    assert inside.float().mean() > 0.5
+    assert torch.allclose(to_yiq(out)[:, 1:][inside], to_yiq(content)[:, 1:][inside], atol=1e-4)
+    plain = stylize(model, content, style)
+    assert (to_yiq(plain)[:, 1:] - to_yiq(content)[:, 1:]).abs().mean() > 0.02  # without it, colours change
+
+
+def test_interpolation_blends_styles_in_feature_space(random_rast):
+    torch.manual_seed(0)
+    content, a, b = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 64, 48), torch.rand(1, 3, 48, 80)
+    with torch.no_grad():
+        only_a = random_rast.T(content, a)
+        assert torch.allclose(stylize(random_rast, content, [a, b], weights=[1, 0]), only_a.clamp(0, 1), atol=1e-5)
+        feats = [random_rast.encode(x) for x in (content, a, b)]
+        t = [random_rast.transform(f[3], g[3], f[4], g[4]) for f, g in ((feats[0], feats[1]), (feats[0], feats[2]))]
+        expected = random_rast.decoder(0.7 * t[0] + 0.3 * t[1])
+    got = random_rast.T(content, [a, b], weights=[7, 3])  # normalised to 0.7 / 0.3
+    assert torch.allclose(got, expected, atol=1e-5)
+    for bad in ([1], [1, -1], [0, 0]):
+        with pytest.raises(ConfigError, match="weights"):
+            random_rast.T(content, [a, b], weights=bad)
+    with pytest.raises(ConfigError, match="preserve_color"):
+        stylize(random_rast, content, a, preserve_color="sepia")
+
+
+def test_cli_interpolates_two_styles_and_preserves_colour(tmp_path, capsys):
+    out = tmp_path / "o.png"
+    code, _, err = run_cli(capsys, "stylize", CONTENT, STYLE, STYLE_B, "--weights", 0.7, 0.3,
+                           "--preserve-color", "coral", "--size", 64, "-o", out)
+    assert code == 0, err
+    assert min(Image.open(out).size) == 64
+    lum = tmp_path / "l.png"
+    code, _, err = run_cli(capsys, "stylize", CONTENT, STYLE, "--preserve-color", "luminance", "--size", 64,
+                           "-o", lum)
+    assert code == 0, err
+    assert Image.open(lum).size == Image.open(out).size
+    code, _, err = run_cli(capsys, "stylize", CONTENT, STYLE, STYLE_B, "--weights", 1, "-o", out)
+    assert_one_line_error(code, err, "2 styles", "1 weights")

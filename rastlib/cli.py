@@ -149,6 +149,7 @@ def _parse_pairs(items, what):
 
 
 def cmd_train(args):
+    from . import distributed
     from .config import make_config
     from .train import Trainer
     overrides = _parse_pairs(args.set, "--set")
@@ -161,9 +162,13 @@ def cmd_train(args):
     cfg = make_config(args.profile, **overrides)
     if args.no_resume and (Path(cfg.out_dir) / "checkpoint.pt").exists():
         raise ConfigError(f"{cfg.out_dir}/checkpoint.pt exists and --no-resume was given; choose another --out")
-    trainer = Trainer(cfg)
-    trainer.fit()
-    print(trainer.ckpt_path)
+    try:
+        trainer = Trainer(cfg)
+        trainer.fit()
+        if trainer.rank == 0:
+            print(trainer.ckpt_path)
+    finally:
+        distributed.cleanup()
 
 
 def cmd_eval(args):
@@ -207,12 +212,17 @@ COMMANDS = {"stylize": cmd_stylize, "restore": cmd_restore, "train": cmd_train, 
             "download": cmd_download}
 
 
+def printable(text):
+    """`text` with file names that are not UTF-8 (surrogate-escaped by Python) shown with � instead."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
     except RastError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(printable(f"error: {e}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted (checkpoints written so far are complete)", file=sys.stderr)

@@ -25,7 +25,7 @@ from .errors import ConfigError, DataError, ImageError
 
 __all__ = [
     "IMAGE_EXTENSIONS", "DEFAULT_MAX_PIXELS", "open_image", "to_rgb", "to_tensor", "to_pil", "save_image",
-    "load_image", "list_images", "ImageFolder", "InfiniteSampler", "demo_root", "demo_content_dir",
+    "load_image", "list_images", "ImageFolder", "InfiniteSampler", "ShardSampler", "demo_root", "demo_content_dir",
     "demo_style_dir",
 ]
 
@@ -162,33 +162,27 @@ def save_image(t: torch.Tensor | Image.Image, path: str | os.PathLike, quality: 
     return p
 
 
-def _resize_shorter(img: Image.Image, size: int) -> Image.Image:
-    w, h = img.size
-    scale = size / min(w, h)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return img if new == img.size else img.resize(new, Image.Resampling.LANCZOS)
-
-
 def load_image(path: str | os.PathLike, size: int | None = None, max_size: int | None = None,
                max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Load an image file as a float tensor [3, H, W] in [0, 1].
 
     `size`: resize (up or down, aspect kept, Lanczos) so the shorter side equals `size`.
-    `max_size`: then shrink, never enlarge, so the longer side is at most `max_size`; warns when it does.
+    `max_size`: but shrink, never enlarge, so the longer side is at most `max_size`; warns when it does.
+    Both are applied in one resize, so an extreme aspect ratio (1×5000) never makes a huge intermediate image.
     """
     if size is not None:
         size = _check_positive_int("size", size)
     if max_size is not None:
         max_size = _check_positive_int("max_size", max_size)
     img = open_image(path, max_pixels=max_pixels)
-    if size is not None:
-        img = _resize_shorter(img, size)
-    if max_size is not None and max(img.size) > max_size:
-        w, h = img.size
+    w, h = img.size
+    scale = 1.0 if size is None else size / min(w, h)
+    if max_size is not None and max(w, h) * scale > max_size:
         scale = max_size / max(w, h)
-        new = (max(1, round(w * scale)), max(1, round(h * scale)))
-        warnings.warn(f"image {path} is {w}x{h}; downsized to {new[0]}x{new[1]} (max_size={max_size})",
+        warnings.warn(f"image {path} is {w}x{h}; downsized to a longer side of {max_size} (max_size={max_size})",
                       stacklevel=2)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if new != img.size:
         img = img.resize(new, Image.Resampling.LANCZOS)
     return to_tensor(img)
 
@@ -319,25 +313,45 @@ class InfiniteSampler(torch.utils.data.Sampler):
         self.start = operator.index(start)
         if self.start < 0:
             raise ConfigError(f"start must be >= 0, got {start!r}")
+        self._cached = (None, None)  # (epoch, its permutation)
 
     def sample_seed(self, position: int) -> int:
         """The crop seed used at stream position `position`."""
         return _mix64(self.seed * 1_000_003 + position) % 2**31
 
     def _permutation(self, epoch: int) -> list[int]:
-        g = torch.Generator().manual_seed(self.seed + epoch)
-        return torch.randperm(self.n, generator=g).tolist()
+        if self._cached[0] != epoch:
+            g = torch.Generator().manual_seed(self.seed + epoch)
+            self._cached = (epoch, torch.randperm(self.n, generator=g).tolist())
+        return self._cached[1]
+
+    def at(self, position: int) -> tuple[int, int]:
+        """The key at stream position `position`."""
+        return self._permutation(position // self.n)[position % self.n], self.sample_seed(position)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         position = self.start
-        epoch = position // self.n
-        perm = self._permutation(epoch)
         while True:
-            if position // self.n != epoch:
-                epoch = position // self.n
-                perm = self._permutation(epoch)
-            yield perm[position % self.n], self.sample_seed(position)
+            yield self.at(position)
             position += 1
+
+
+class ShardSampler(torch.utils.data.Sampler):
+    """One process's share of a stream split into steps: positions step·per_step + o for each o in `offsets`,
+    for step = start_step, start_step + 1, … (each offset in [0, per_step); used by distributed training)."""
+
+    def __init__(self, stream: InfiniteSampler, per_step: int, offsets, start_step: int = 0):
+        super().__init__()
+        self.stream, self.per_step, self.offsets, self.start_step = stream, per_step, list(offsets), start_step
+        if not all(0 <= o < per_step for o in self.offsets):
+            raise ConfigError(f"offsets must be in [0, {per_step}), got {self.offsets}")
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        step = self.start_step
+        while True:
+            for o in self.offsets:
+                yield self.stream.at(step * self.per_step + o)
+            step += 1
 
 
 def demo_root() -> Path:

@@ -1,5 +1,4 @@
 """Multi-scale LSGAN PatchGAN discriminator (IEContraAST / RAST `MultiDiscriminator`), 3 scales."""
-import torch
 from torch import nn
 
 
@@ -36,7 +35,3 @@ class MultiDiscriminator(nn.Module):
             outputs.append(m(x))
             x = self.downsample(x)
         return outputs
-
-    def lsgan_loss(self, x, target):
-        """Σ over scales of mean((D(x) − target)²); target 1 = real, 0 = fake."""
-        return sum(torch.mean((out - target) ** 2) for out in self(x))

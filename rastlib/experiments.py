@@ -13,6 +13,7 @@ import json
 import math
 import statistics
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -20,8 +21,8 @@ import torch
 
 from .checkpoint import DEMO_CHECKPOINT, load_model
 from .config import LOSS_PRESETS, PROFILES, ablate, make_config
-from .data import demo_content_dir, demo_style_dir, list_images, load_image
-from .errors import ConfigError
+from .data import demo_content_dir, demo_style_dir, list_images, load_image, open_image
+from .errors import ConfigError, DataError, ImageError
 from .metrics import evaluate_pair, restoration_score, summarise
 
 # Each variant: a loss preset, weight overrides (the ablated group switched off) and an architecture.
@@ -99,8 +100,10 @@ def check_parameters(profile, seeds=None, steps=None, image_size=None, runs_dir=
     for name in ("content_dir", "style_dir"):
         value = locals()[name]
         if value:
-            if not Path(value).is_dir():
-                raise ConfigError(f"parameter '{name}': folder not found: {value}")
+            try:
+                list_images(value)
+            except DataError as e:
+                raise ConfigError(f"parameter '{name}': {e}") from None
             b = replace(b, **{name: str(value)})
     if runs_dir:
         b = replace(b, runs_dir=str(runs_dir))
@@ -153,11 +156,29 @@ def train_variant(budget, variant, seed, progress=False):
 
 
 def eval_pairs(budget):
-    """The evaluation pairs: deterministic (content, style) paths walking both folders with coprime strides."""
+    """The evaluation pairs: deterministic (content, style) paths walking both folders with coprime strides.
+
+    An unreadable file is skipped with a warning (the next readable one in its folder takes its place)."""
     contents = list_images(budget.content_dir or demo_content_dir())
     styles = list_images(budget.style_dir or demo_style_dir())
-    return [(contents[(3 * i + 1) % len(contents)], styles[(7 * i + 3) % len(styles)])
+    skipped = {}
+    return [(_readable(contents, 3 * i + 1, skipped), _readable(styles, 7 * i + 3, skipped))
             for i in range(budget.eval_pairs)]
+
+
+def _readable(paths, start, skipped):
+    """The first file of paths[start:] + paths[:start] that decodes; unreadable ones are warned about once."""
+    for k in range(len(paths)):
+        path = paths[(start + k) % len(paths)]
+        if path in skipped:
+            continue
+        try:
+            open_image(path)
+            return path
+        except ImageError as e:
+            skipped[path] = str(e)
+            warnings.warn(f"skipping unreadable evaluation image: {e}", stacklevel=3)
+    raise DataError(f"none of the {len(paths)} image files could be read (e.g. {next(iter(skipped.values()))})")
 
 
 def evaluate_run(budget, ckpt_path, perceptual):

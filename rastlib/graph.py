@@ -43,11 +43,13 @@ class RestorationGraph:
     content_ids / style_ids: integer ids of each row's content and style image (the contrastive pair trick);
     heads: `ProjectionHeads`; d_style / d_content: the discriminators D1 (style vs I_o) and D2 (content vs I_o');
     perceptual: an LPIPS module. Each is only needed by the losses that use it.
+    generator: what computes `transfer` (default `model`; its DistributedDataParallel wrapper under torchrun).
     """
 
     def __init__(self, model, content, style, content_ids=None, style_ids=None, heads=None,
-                 d_style=None, d_content=None, perceptual=None, settings=None):
+                 d_style=None, d_content=None, perceptual=None, settings=None, generator=None):
         self.model = model
+        self.generator = generator or model
         self.images = {"I_c": content, "I_s": style}
         self._feats = {}
         self.content_ids, self.style_ids = content_ids, style_ids
@@ -61,9 +63,13 @@ class RestorationGraph:
             if name not in RECIPES:
                 raise KeyError(f"unknown image {name!r}; known: {['I_c', 'I_s', *RECIPES]}")
             c, s = RECIPES[name]
-            self.images[name] = self.model.transfer(self.feats(c), self.feats(s))
-            self.n_transfers += 1
+            self.images[name] = self.transfer(self.feats(c), self.feats(s))
         return self.images[name]
+
+    def transfer(self, content_feats, style_feats):
+        """The decoded SANet transform of two images' taps (counted in `n_transfers`)."""
+        self.n_transfers += 1
+        return self.generator(content_feats, style_feats)
 
     def feats(self, name):
         """The five VGG taps of image `name` (inputs encoded without grad; generated images with grad)."""

@@ -104,24 +104,29 @@ def _pair_masks(g):
 def contrastive_style(g):
     """InfoNCE on the style embedding of I_o: positive = same style, other content; negatives = both differ."""
     same_c, same_s, negative = _pair_masks(g)
-    return info_nce(g.heads.project_style(g.feats("I_o")[2]), same_s & ~same_c, negative, g.settings.tau)
+    return info_nce(g.heads("style", g.feats("I_o")[2]), same_s & ~same_c, negative, g.settings.tau)
 
 
 def contrastive_content(g):
     """InfoNCE on the content embedding of I_o: positive = same content, other style; negatives = both differ."""
     same_c, same_s, negative = _pair_masks(g)
-    return info_nce(g.heads.project_content(g.feats("I_o")[3]), same_c & ~same_s, negative, g.settings.tau)
+    return info_nce(g.heads("content", g.feats("I_o")[3]), same_c & ~same_s, negative, g.settings.tau)
+
+
+def lsgan(d, x, target):
+    """Σ over the discriminator's scales of mean((D(x) − target)²); target 1 = real, 0 = fake."""
+    return sum(torch.mean((out - target) ** 2) for out in d(x))
 
 
 def adversarial(g):
     """Generator side of LSGAN: D1(I_o) → 1 (looks like a painting), D2(I_o') → 1 (looks like a photo)."""
-    return g.d_style.lsgan_loss(g["I_o"], 1.0) + g.d_content.lsgan_loss(g["I_o'"], 1.0)
+    return lsgan(g.d_style, g["I_o"], 1.0) + lsgan(g.d_content, g["I_o'"], 1.0)
 
 
 def discriminator_loss(g):
     """Discriminator side of LSGAN on detached fakes: D1 real I_s / fake I_o, D2 real I_c / fake I_o'."""
-    return (g.d_style.lsgan_loss(g["I_s"], 1.0) + g.d_style.lsgan_loss(g["I_o"].detach(), 0.0)
-            + g.d_content.lsgan_loss(g["I_c"], 1.0) + g.d_content.lsgan_loss(g["I_o'"].detach(), 0.0))
+    return (lsgan(g.d_style, g["I_s"], 1.0) + lsgan(g.d_style, g["I_o"].detach(), 0.0)
+            + lsgan(g.d_content, g["I_c"], 1.0) + lsgan(g.d_content, g["I_o'"].detach(), 0.0))
 
 
 # --- direct losses of the "combined" variant (TOMM 2024) and of SANet ---------------------------------------
@@ -168,7 +173,7 @@ def multirestoration(g):
         c, o = downscale(g["I_c"], side), downscale(g["I_o"], side)
         with torch.no_grad():
             fc = g.model.encode(c)
-        total = total + F.mse_loss(g.model.transfer(g.model.encode(o), fc), c)
+        total = total + F.mse_loss(g.transfer(g.model.encode(o), fc), c)
     return total
 
 

@@ -56,6 +56,10 @@ class RAST(nn.Module):
             t = alpha * t + (1.0 - alpha) * identity
         return self.decoder(t)
 
+    def forward(self, content_feats, style_feats):
+        """`transfer` at full strength: what training calls (through DistributedDataParallel under torchrun)."""
+        return self.transfer(content_feats, style_feats)
+
     def T(self, content, style, alpha=1.0, weights=None):
         """Stylise `content` with `style` (RGB, [0, 1], [B,3,H,W] or [3,H,W]); output has the content's size.
 
@@ -122,6 +126,10 @@ class ProjectionHeads(nn.Module):
 
     def project_content(self, relu4_1):
         return F.normalize(self.content(relu4_1.sum(dim=(2, 3))), dim=1)
+
+    def forward(self, kind, feats):
+        """project_style(feats) for kind "style", project_content(feats) for "content" (what training calls)."""
+        return self.project_style(feats) if kind == "style" else self.project_content(feats)
 
 
 def _transform_inputs(content_feats, style_feats):

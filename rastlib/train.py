@@ -5,7 +5,10 @@ Exact resume: data keys are a pure function of (seed, position) and the forward 
 numbers, so a resumed run logs the same losses as an uninterrupted one (CPU, same seed).
 Numerical guard: a step whose losses or gradients hold NaN/Inf is not applied (and never saved); after
 `max_bad_steps` such steps in a row training stops with `TrainingError`.
+Under torchrun, each process trains on its share of every global batch with DistributedDataParallel
+(see `distributed`); rank 0 writes the log (losses averaged over processes) and the checkpoints.
 """
+import contextlib
 import json
 import os
 import time
@@ -14,11 +17,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from . import distributed
 from .checkpoint import VERSION, FORMAT, config_differences, load_checkpoint, save_atomic
 from .config import Config
-from .data import ImageFolder, InfiniteSampler
+from .data import ImageFolder, InfiniteSampler, ShardSampler
 from .discriminator import MultiDiscriminator
-from .errors import CheckpointError, RastError
+from .errors import CheckpointError, ConfigError, RastError
 from .graph import LossSettings, RestorationGraph
 from .losses import compute_losses, discriminator_loss
 from .model import RAST, ProjectionHeads
@@ -29,16 +33,24 @@ class TrainingError(RastError):
     """Training cannot go on (e.g. too many non-finite steps in a row)."""
 
 
-def pair_trick(contents, styles):
-    """IEContraAST's batch: h contents and h styles → 2h pairs [c, roll(c)] × [s, s] with their ids.
+def pair_trick(contents, styles, content_ids=None, style_ids=None):
+    """IEContraAST's batch: contents c_0 … c_k and styles s_0 … s_{k-1} → 2k pairs [c_0…c_{k-1}, c_1…c_k] × [s, s],
+    returned with the content and style id of every row.
 
     Every output then has a partner with the same style and another content, and one with the same content
-    and another style (what the contrastive losses compare).
+    and another style (what the contrastive losses compare). Given k contents (a whole batch), c_k = c_0:
+    IEContraAST's roll; a process of a distributed run loads its k + 1 contents itself (`shard_offsets`).
+    ids: the images' positions in the global batch (default: 0, 1, …).
     """
-    h = contents.shape[0]
-    ids = torch.arange(h)
-    return (torch.cat([contents, contents.roll(-1, 0)]), torch.cat([styles, styles]),
-            torch.cat([ids, ids.roll(-1, 0)]), torch.cat([ids, ids]))
+    k = styles.shape[0]
+    if contents.shape[0] not in (k, k + 1):
+        raise ValueError(f"pair_trick needs k or k + 1 contents for k = {k} styles, got {contents.shape[0]}")
+    content_ids = torch.arange(contents.shape[0]) if content_ids is None else content_ids
+    style_ids = torch.arange(k) if style_ids is None else style_ids
+    if contents.shape[0] == k:
+        contents, content_ids = torch.cat([contents, contents[:1]]), torch.cat([content_ids, content_ids[:1]])
+    return (torch.cat([contents[:-1], contents[1:]]), torch.cat([styles, styles]),
+            torch.cat([content_ids[:-1], content_ids[1:]]), torch.cat([style_ids, style_ids]))
 
 
 def resolve_device(name):
@@ -55,8 +67,17 @@ class Trainer:
         self.out_dir = Path(cfg.out_dir)
         self.ckpt_path = self.out_dir / "checkpoint.pt"
         self.log_path = self.out_dir / "log.jsonl"
-        self.device = resolve_device(cfg.device)
+        self.device = distributed.setup(resolve_device(cfg.device))
+        self.rank, self.world_size = distributed.world()
         w = cfg.weights
+        h = cfg.batch_size // 2
+        # This process's share of each global batch: positions in the step's h contents / h styles.
+        self.content_offsets = distributed.shard_offsets(h, self.rank, self.world_size,
+                                                         extra=int(self.world_size > 1))
+        self.style_offsets = distributed.shard_offsets(h, self.rank, self.world_size)
+        if (w["contrastive_content"] or w["contrastive_style"]) and h // self.world_size < 2:
+            raise ConfigError(f"the contrastive losses need batch_size ≥ 4 per process; batch_size "
+                              f"{cfg.batch_size} over {self.world_size} processes is too small")
         # Data first: a missing or empty folder fails at once, before any model is built.
         self.datasets = [ImageFolder(d, cfg.load_size, cfg.crop_size) for d in (cfg.content_dir, cfg.style_dir)]
         torch.manual_seed(cfg.seed)
@@ -86,15 +107,22 @@ class Trainer:
             self.model.load_generator_state(load_checkpoint(cfg.init_from, map_location=self.device)["generator"],
                                             partial=True)
         self.model.to(self.device)
+        # What the graph calls: the same modules, in DistributedDataParallel under torchrun.
+        self.generator = distributed.wrap(self.model, self.device)
+        self.wrapped_heads = distributed.wrap(self.heads, self.device, find_unused_parameters=True)
+        self.wrapped_d = [distributed.wrap(d, self.device, find_unused_parameters=True)
+                          for d in (self.d_style, self.d_content)]
 
     # --- data ---------------------------------------------------------------------------------------------
     def batches(self):
-        """Endless (contents, styles) batches of h = batch_size/2 images each, from position step·h on."""
+        """Endless (contents, styles) batches from step `self.step` on: of each step's h = batch_size/2 contents
+        and styles, this process's share (all of them in a single process)."""
         h = self.cfg.batch_size // 2
         loaders = []
-        for ds, seed in zip(self.datasets, (self.cfg.seed, self.cfg.seed + 1)):
-            sampler = InfiniteSampler(len(ds), seed=seed, start=self.step * h)
-            loaders.append(DataLoader(ds, batch_size=h, sampler=sampler, num_workers=self.cfg.workers,
+        for ds, seed, offsets in zip(self.datasets, (self.cfg.seed, self.cfg.seed + 1),
+                                     (self.content_offsets, self.style_offsets)):
+            sampler = ShardSampler(InfiniteSampler(len(ds), seed=seed), h, offsets, start_step=self.step)
+            loaders.append(DataLoader(ds, batch_size=len(offsets), sampler=sampler, num_workers=self.cfg.workers,
                                       pin_memory=self.device.type == "cuda",
                                       persistent_workers=self.cfg.workers > 0))
         yield from zip(*loaders)
@@ -109,10 +137,11 @@ class Trainer:
             if opt is not None:
                 for group in opt.param_groups:
                     group["lr"] = self.lr_at(self.step)
-        c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device))
-        g = RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.heads,
-                             d_style=self.d_style, d_content=self.d_content, perceptual=self.perceptual,
-                             settings=self.settings)
+        c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device),
+                                    torch.tensor(self.content_offsets), torch.tensor(self.style_offsets))
+        g = RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
+                             d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
+                             settings=self.settings, generator=self.generator)
         record = {"step": self.step, "lr": self.lr_at(self.step)}
         finite = True
         if self.adversarial:
@@ -136,22 +165,21 @@ class Trainer:
             self.opt_g.zero_grad(set_to_none=True)
             self.bad_steps += 1
             record["skipped"] = True
-        return record
+        return distributed.mean_over_processes(record, self.device)
 
     def autocast(self):
         """bf16 autocast when `cfg.amp == "bf16"` (CPUs with avx512_bf16, GPUs), otherwise a no-op."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp == "bf16")
 
-    @staticmethod
-    def _backward_if_finite(loss, opt):
-        if not torch.isfinite(loss):
+    def _backward_if_finite(self, loss, opt):
+        """Backpropagate `loss` unless it, or a gradient, is NaN/Inf on any process (all processes agree)."""
+        if not distributed.all_true(torch.isfinite(loss).item(), self.device):
             return False
-        loss.backward()
-        for group in opt.param_groups:
-            for p in group["params"]:
-                if p.grad is not None and not torch.isfinite(p.grad).all():
-                    opt.zero_grad(set_to_none=True)
-                    return False
+        loss.backward()  # under DDP, the gradients are averaged over processes here
+        grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        if not distributed.all_true(all(torch.isfinite(g).all() for g in grads), self.device):
+            opt.zero_grad(set_to_none=True)
+            return False
         return True
 
     # --- loop ---------------------------------------------------------------------------------------------
@@ -159,19 +187,24 @@ class Trainer:
         """Train until `cfg.iterations` (or `steps` more steps); checkpoint every `save_every` and at the end."""
         from tqdm.auto import tqdm
         end = self.cfg.iterations if steps is None else min(self.cfg.iterations, self.step + steps)
+        main = self.rank == 0  # only rank 0 writes the log and the checkpoints
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._truncate_log()
+        if main:
+            self._truncate_log()
+            for stale in self.out_dir.glob(self.ckpt_path.name + ".*.tmp"):
+                stale.unlink()  # left by a process killed while writing a checkpoint (the checkpoint is whole)
         self.model.train()
-        bar = tqdm(total=end, initial=self.step, disable=not progress, desc="train", dynamic_ncols=True)
-        with open(self.log_path, "a") as log:
+        bar = tqdm(total=end, initial=self.step, disable=not (progress and main), desc="train", dynamic_ncols=True)
+        with open(self.log_path, "a") if main else contextlib.nullcontext() as log:
             for contents, styles in self.batches():
                 if self.step >= end:
                     break
                 t0 = time.perf_counter()
                 record = self.train_step(contents, styles)
                 record["seconds"] = round(time.perf_counter() - t0, 4)
-                log.write(json.dumps(record) + "\n")
-                log.flush()
+                if main:
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(total=f"{record['total']:.3g}", skipped=self.bad_steps)
@@ -179,9 +212,10 @@ class Trainer:
                     raise TrainingError(f"{self.bad_steps} steps in a row had NaN/Inf losses or gradients "
                                         f"(last at step {self.step - 1}); stopped. The last good checkpoint "
                                         f"is {self.ckpt_path}")
-                if (self.step % self.cfg.save_every == 0 or self.step == end) and not record["skipped"]:
+                if (self.step % self.cfg.save_every == 0 or self.step == end) and not record["skipped"] and main:
                     self.save()  # only right after a good step
         bar.close()
+        distributed.barrier()  # every process ends with rank 0's last checkpoint on disk
         self.model.eval()
         return self.step
 

@@ -122,6 +122,11 @@ def test_info_nce_pair_trick_by_hand():
     """h = 2: rows (c0,s0) (c1,s1) (c1,s0) (c0,s1). Style positive of row 0 is row 2, its negative row 1."""
     _, _, cid, sid = pair_trick(torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4))
     assert cid.tolist() == [0, 1, 1, 0] and sid.tolist() == [0, 1, 0, 1]
+    # a process of a distributed run passes its k + 1 contents and their global ids: the same rows, sliced
+    c = torch.arange(3.0).view(3, 1, 1, 1)
+    rows, _, shard_cid, shard_sid = pair_trick(c, torch.zeros(2, 1, 1, 1), torch.tensor([2, 3, 0]), torch.tensor([2, 3]))
+    assert rows.flatten().tolist() == [0, 1, 1, 2]
+    assert shard_cid.tolist() == [2, 3, 3, 0] and shard_sid.tolist() == [2, 3, 2, 3]
     z = F.normalize(torch.randn(4, 5, generator=torch.Generator().manual_seed(0)), dim=1)
     tau = 0.2
     same_c, same_s = cid[:, None] == cid[None], sid[:, None] == sid[None]
@@ -146,8 +151,8 @@ class FixedD:
     def __init__(self, value, scales=3):
         self.value, self.scales = value, scales
 
-    def lsgan_loss(self, x, target):
-        return sum(torch.mean((torch.full((1,), self.value) - target) ** 2) for _ in range(self.scales))
+    def __call__(self, x):
+        return [torch.full((1,), self.value)] * self.scales
 
 
 def test_adversarial_terms_by_hand():
@@ -163,7 +168,7 @@ def test_lsgan_loss_of_the_real_discriminator_by_hand():
     x = torch.rand(1, 3, 64, 64)
     outs = d(x)
     assert len(outs) == 2  # 64 → 32 px; the 16 px scale is skipped
-    assert d.lsgan_loss(x, 1.0).item() == pytest.approx(sum(((o - 1) ** 2).mean().item() for o in outs), rel=1e-6)
+    assert L.lsgan(d, x, 1.0).item() == pytest.approx(sum(((o - 1) ** 2).mean().item() for o in outs), rel=1e-6)
 
 
 def test_multirestoration_equals_the_sum_over_scales(random_rast, demo_batch):

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rastlib-installed
 
-.PHONY: demo test notebooks venv clean-venv
+.PHONY: demo test notebooks bench venv clean-venv
 
 $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ notebooks: $(STAMP)
 	for nb in notebooks/0*.ipynb; do name=$$(basename $$nb .ipynb); \
 	  MPLBACKEND=Agg $(VENV)/bin/papermill $$nb $(NB_DIR)/$$name.ipynb -p profile $(PROFILE) \
 	    -p out_dir $(NB_RESULTS)/$$name || exit 1; done
+
+# Speed and memory benchmarks (see rastlib/bench.py) → results/bench/
+bench: $(STAMP)
+	$(PY) -m rastlib bench --out results/bench
 
 clean-venv:
 	rm -rf $(VENV)

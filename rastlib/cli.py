@@ -1,4 +1,4 @@
-"""Command line: `python -m rastlib stylize|restore|train|eval|demo|export|download`.
+"""Command line: `python -m rastlib stylize|restore|train|eval|demo|export|bench|download`.
 
 Every error a user can cause is printed as one line `error: …` with exit status 2 (no torch traceback).
 """
@@ -101,6 +101,10 @@ def build_parser():
     dl.add_argument("--root", default="data")
     dl.add_argument("--url", help="a mirror of the archive")
 
+    b = sub.add_parser("bench", help="training step vs the official structure, latency, memory (GPU: MFU)")
+    b.add_argument("--out", default="results/bench")
+    b.add_argument("--quick", action="store_true", help="tiny sizes (what the tests run)")
+
     x = sub.add_parser("export", help="write a training checkpoint's generator as an fp16 inference file")
     x.add_argument("checkpoint")
     x.add_argument("output")
@@ -171,6 +175,12 @@ def cmd_train(args):
         distributed.cleanup()
 
 
+def cmd_bench(args):
+    from .bench import run
+    run(args.out, quick=args.quick)
+    print((Path(args.out) / "bench.md").read_text())
+
+
 def cmd_eval(args):
     from .demo import run_demo
     summary = run_demo(args.out, args.checkpoint, size=args.size, n_metrics=args.pairs, device=args.device,
@@ -208,7 +218,7 @@ def cmd_download(args):
 
 
 COMMANDS = {"stylize": cmd_stylize, "restore": cmd_restore, "train": cmd_train, "eval": cmd_eval,
-            "demo": cmd_demo, "export": cmd_export,
+            "demo": cmd_demo, "export": cmd_export, "bench": cmd_bench,
             "download": cmd_download}
 
 

@@ -208,12 +208,16 @@ class VGGEncoder(nn.Module):
         """The encoder stays in eval mode (it is frozen)."""
         return super().train(False)
 
-    def forward(self, x, upto=5):
-        """The first `upto` taps (5: relu1_1 … relu5_1; 4 stops at relu4_1 and skips the conv5 block)."""
+    def forward(self, x, upto=5, first=0):
+        """The first `upto` taps (5: relu1_1 … relu5_1; 4 stops at relu4_1 and skips the conv5 block).
+
+        Taps before `first` are returned as None, so their memory is freed as soon as the next slice has run
+        (inference needs only relu4_1 and relu5_1: first=3; at 2048² relu1_1 alone is 1 GB).
+        """
         feats = []
-        for s in self.slices[:upto]:
+        for i, s in enumerate(self.slices[:upto]):
             x = s(x)
-            feats.append(x)
+            feats.append(x if i >= first else None)
         return feats
 
 

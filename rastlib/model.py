@@ -34,9 +34,10 @@ class RAST(nn.Module):
         self.transform = ARCHITECTURES[architecture](512)
         self.decoder = make_decoder()
 
-    def encode(self, x, upto=5):
-        """The VGG taps relu1_1 … relu5_1 (the first `upto`) of an RGB batch in [0, 1]."""
-        return self.encoder(x, upto)
+    def encode(self, x, upto=5, first=0):
+        """The VGG taps relu1_1 … relu5_1 (the first `upto`; those before `first` as None) of an RGB batch in
+        [0, 1]."""
+        return self.encoder(x, upto, first)
 
     def transfer(self, content_feats, style_feats, alpha=1.0, weights=None):
         """Decode the SANet transform of encoded content/style features.
@@ -74,9 +75,11 @@ class RAST(nn.Module):
         styles = list(style) if isinstance(style, (list, tuple)) else [style]
         weights = _style_weights(weights, len(styles)) if isinstance(style, (list, tuple)) else None
         c, (h, w) = pad_to_multiple(content)
-        upto = self.transform.levels
-        feats = [self.encode(pad_to_multiple(_match_batch(_as_batch(s, "style"), content))[0], upto) for s in styles]
-        out = self.transfer(self.encode(c, upto), feats if weights else feats[0], alpha, weights)[..., :h, :w]
+        upto = self.transform.levels  # the transform reads only relu4_1 (and relu5_1): first=3 frees the rest
+        feats = [self.encode(pad_to_multiple(_match_batch(_as_batch(s, "style"), content))[0], upto, first=3)
+                 for s in styles]
+        out = self.transfer(self.encode(c, upto, first=3), feats if weights else feats[0], alpha, weights)
+        out = out[..., :h, :w]
         return out[0] if squeeze else out
 
     def restore_content(self, stylised, content):

@@ -62,6 +62,8 @@ def resolve_device(name):
 class Trainer:
     """Builds the model, optimisers and data of a `Config`, resumes from `<out_dir>/checkpoint.pt` if present."""
 
+    graph = RestorationGraph  # what a step builds (`bench.ReferenceGraph` times the official structure)
+
     def __init__(self, cfg: Config, resume=True, encoder=None):
         self.cfg = cfg
         self.out_dir = Path(cfg.out_dir)
@@ -139,9 +141,9 @@ class Trainer:
                     group["lr"] = self.lr_at(self.step)
         c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device),
                                     torch.tensor(self.content_offsets), torch.tensor(self.style_offsets))
-        g = RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
-                             d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
-                             settings=self.settings, generator=self.generator)
+        g = self.graph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
+                      d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
+                      settings=self.settings, generator=self.generator)
         record = {"step": self.step, "lr": self.lr_at(self.step)}
         finite = True
         if self.adversarial:
@@ -157,6 +159,7 @@ class Trainer:
             values, total = compute_losses(g, self.cfg.weights)
         record.update({k: v.item() for k, v in values.items()})
         record["total"] = total.item()
+        self.last_counts = {"encoder_passes": g.n_encodes, "transfers": g.n_transfers}
         if finite and self._backward_if_finite(total, self.opt_g):
             self.opt_g.step()
             self.bad_steps = 0

@@ -1,0 +1,280 @@
+"""Benchmarks (`python -m rastlib bench`, `make bench`): the kit against the official structure, measured here.
+
+- Training step: the kit's step (each image encoded once, features shared by every loss; fused attention)
+  against a reference step that follows the official `net_v19.Net.forward` literally (`ReferenceGraph`: every
+  transfer re-encodes its two inputs and every loss re-encodes the images it compares; plain N×N attention).
+  Both run on the same inputs from the same weights and must give the same loss values.
+- Stylisation: latency of `RAST.T` and the peak memory of a fresh process that stylises once, fused attention
+  (`scaled_dot_product_attention`) against the plain `softmax(QKᵀ)V` that builds the N×N matrix.
+- On a GPU: step time, images/s and model-FLOPs utilisation (MFU) of a bf16 step, FLOPs counted by
+  `torch.utils.flop_counter`.
+
+Results: `<out>/bench.json` and `<out>/bench.md`, with the machine, torch version and date.
+"""
+import copy
+import json
+import math
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from .config import make_config
+from .graph import RECIPES, RestorationGraph
+from .sanet import SANet
+
+# dense bf16 peak (TFLOP/s) of GPUs we may meet; MFU is reported only for these
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0}
+
+
+class ReferenceGraph(RestorationGraph):
+    """The official `Net.forward` structure: nothing is shared between uses of an image.
+
+    Each transfer re-encodes its content and style input, and each loss re-encodes the images it compares
+    (the kit's `RestorationGraph` encodes every image once). The images themselves are computed once, as in the
+    official code.
+    """
+
+    def __getitem__(self, name):
+        if name not in self.images:
+            if name not in RECIPES:
+                raise KeyError(f"unknown image {name!r}")
+            c, s = RECIPES[name]
+            self.images[name] = self.transfer(self._encode(c), self._encode(s))
+        return self.images[name]
+
+    def feats(self, name):
+        return self._encode(name)
+
+    def _encode(self, name):
+        self.n_encodes += 1
+        return self.model.encode(self[name])
+
+
+def set_attention(model, fused):
+    """Fused (`scaled_dot_product_attention`) or plain N×N attention in every SANet of `model`."""
+    for m in model.modules():
+        if isinstance(m, SANet):
+            m.fused = fused
+
+
+def machine():
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "gpu": torch.cuda.get_device_name() if torch.cuda.is_available()
+            else None, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def _trainer(size, batch, device, amp="none"):
+    from .train import Trainer
+    out = tempfile.mkdtemp(prefix="rastlib-bench-")
+    cfg = make_config("demo", crop_size=size, load_size=size, batch_size=batch, out_dir=out, device=device,
+                      amp=amp, loss_preset="rast_wacv")
+    return Trainer(cfg, resume=False)
+
+
+def training_step(size=128, batch=4, steps=3, device="cpu"):
+    """ms per training step (median of `steps`, after one warm-up) of the kit and of the reference, from the same
+    weights on the same batch, and the loss values of both (they must agree: rel. 1e-4)."""
+    trainer = _trainer(size, batch, device)
+    contents, styles = next(trainer.batches())
+    start = copy.deepcopy(trainer.state())
+    rows = {}
+    for name, graph, fused in (("kit", RestorationGraph, True), ("reference", ReferenceGraph, False)):
+        trainer.graph, times = graph, []
+        set_attention(trainer.model, fused)
+        for _ in range(steps + 1):
+            trainer._load(copy.deepcopy(start))
+            t0 = time.perf_counter()
+            record = trainer.train_step(contents, styles)
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+        rows[name] = {"ms_per_step": 1000 * statistics.median(times[1:]), "losses": record,
+                      "encoder_passes": trainer.last_counts["encoder_passes"]}
+    kit, ref = rows["kit"]["losses"], rows["reference"]["losses"]
+    for k, v in kit.items():
+        if isinstance(v, float) and k != "lr" and not math.isclose(v, ref[k], rel_tol=1e-4, abs_tol=1e-6):
+            raise AssertionError(f"kit and reference steps disagree on {k}: {v} vs {ref[k]}")
+    return {"size": size, "batch": batch, "steps": steps, "device": device, "losses_agree_rel": 1e-4,
+            "kit_ms": rows["kit"]["ms_per_step"], "reference_ms": rows["reference"]["ms_per_step"],
+            "speedup": rows["reference"]["ms_per_step"] / rows["kit"]["ms_per_step"],
+            "kit_encoder_passes": rows["kit"]["encoder_passes"],
+            "reference_encoder_passes": rows["reference"]["encoder_passes"], "total_loss": kit["total"]}
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _pair(size, device):
+    g = torch.Generator().manual_seed(0)
+    return (torch.rand(1, 3, size, size, generator=g).to(device), torch.rand(1, 3, size, size, generator=g).to(device))
+
+
+def stylisation_latency(sizes=(256, 512, 1024), repeats=3, device="cpu", checkpoint=None):
+    """Seconds per `RAST.T(content, style)` at each size² (median of `repeats` after a warm-up), fused and plain."""
+    from .checkpoint import load_model
+    model = load_model(checkpoint, device=device)
+    rows = []
+    for size in sizes:
+        c, s = _pair(size, device)
+        for fused in (True, False):
+            set_attention(model, fused)
+            times = []
+            with torch.no_grad():
+                for _ in range(repeats + 1):
+                    t0 = time.perf_counter()
+                    model.T(c, s)
+                    _sync(device)
+                    times.append(time.perf_counter() - t0)
+            rows.append({"size": size, "attention": "fused" if fused else "plain",
+                         "seconds": statistics.median(times[1:])})
+    return rows
+
+
+def attention_matrix_gb(size):
+    """GB of one float32 N×N attention matrix at relu4_1 (N = (size/8)²) for a size² image."""
+    return (size // 8) ** 4 * 4 / 1e9
+
+
+def peak_memory(sizes=(512, 1024, 2048), plain_limit_gb=8.0, checkpoint=None):
+    """Peak resident memory (GB) of a fresh process that loads the model and stylises one size² pair, fused and
+    plain. A plain run whose attention matrix alone exceeds `plain_limit_gb` is not started (it is reported)."""
+    rows = []
+    for size in sizes:
+        for fused in (True, False):
+            row = {"size": size, "attention": "fused" if fused else "plain"}
+            if not fused and attention_matrix_gb(size) > plain_limit_gb:
+                row.update(peak_gb=None, note=f"not run: the N×N attention matrix alone needs "
+                                              f"{attention_matrix_gb(size):.1f} GB (float32)")
+            else:
+                row.update(_measure_in_subprocess(size, fused, checkpoint))
+            rows.append(row)
+    return rows
+
+
+def _measure_in_subprocess(size, fused, checkpoint):
+    code = ("import sys, json; from rastlib.bench import _peak_child; "
+            f"print(json.dumps(_peak_child({size}, {fused}, {checkpoint!r})))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        return {"peak_gb": None, "note": f"failed: {done.stderr.strip().splitlines()[-1:]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _peak_child(size, fused, checkpoint):
+    from .checkpoint import load_model
+    model = load_model(checkpoint)
+    set_attention(model, fused)
+    c, s = _pair(size, "cpu")
+    loaded = _max_rss_gb()
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        model.T(c, s)
+    return {"peak_gb": _max_rss_gb(), "model_and_inputs_gb": loaded, "seconds": time.perf_counter() - t0}
+
+
+def _max_rss_gb():
+    """Peak resident memory of this process: VmHWM (Linux; ru_maxrss would include the parent's peak, which
+    survives fork and exec), else ru_maxrss."""
+    try:
+        line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024 / 1e9
+    except (OSError, StopIteration):
+        scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB elsewhere
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 1e9
+
+
+def step_flops(trainer, contents, styles):
+    """FLOPs of one training step (forward and backward, D and G), counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+    counter = FlopCounterMode(display=False)
+    with counter:
+        trainer.train_step(contents, styles)
+    return counter.get_total_flops()
+
+
+def gpu_step(size=256, batch=8, steps=10):
+    """bf16 training step on the GPU: ms/step, images/s (stylised outputs I_o per second) and MFU."""
+    trainer = _trainer(size, batch, "cuda", amp="bf16")
+    contents, styles = next(trainer.batches())
+    flops = step_flops(trainer, contents, styles)
+    for _ in range(2):
+        trainer.train_step(contents, styles)
+    _sync("cuda")
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step(contents, styles)
+    _sync("cuda")
+    seconds = (time.perf_counter() - t0) / steps
+    name = torch.cuda.get_device_name()
+    peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+    achieved = flops / seconds / 1e12
+    return {"size": size, "batch": batch, "ms_per_step": 1000 * seconds, "images_per_s": batch / seconds,
+            "tflops_per_step": flops / 1e12, "achieved_tflops": achieved, "peak_bf16_tflops": peak,
+            "mfu": achieved / peak if peak else None, "gpu": name}
+
+
+def run(out="results/bench", quick=False):
+    """All benchmarks; writes bench.json and bench.md to `out`. `quick` (the tests) uses tiny sizes."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if quick:
+        report = {"machine": machine(), "quick": True,
+                  "training_step": training_step(size=64, batch=4, steps=1),
+                  "latency": stylisation_latency(sizes=(64,), repeats=1),
+                  "memory": peak_memory(sizes=(64,), plain_limit_gb=1e-6)}
+    else:
+        report = {"machine": machine(), "quick": False, "training_step": training_step(),
+                  "latency": stylisation_latency(), "memory": peak_memory()}
+    if torch.cuda.is_available():
+        report["gpu"] = gpu_step(size=64 if quick else 256, batch=4 if quick else 8, steps=2 if quick else 10)
+    (out / "bench.json").write_text(json.dumps(report, indent=1))
+    (out / "bench.md").write_text(markdown(report))
+    return report
+
+
+def markdown(report):
+    m, t = report["machine"], report["training_step"]
+    lines = [f"# Benchmarks ({'quick' if report['quick'] else 'full'})", "",
+             f"Machine: {m['cpu']}, {m['threads']} torch threads, GPU: {m['gpu'] or 'none'}; torch {m['torch']}, "
+             f"Python {m['python']}; {m['date']}. Command: `python -m rastlib bench`.", "",
+             f"## Training step ({t['device']}, {t['size']}², batch {t['batch']}, `rast_wacv` losses, median of "
+             f"{t['steps']})", "",
+             "| step | ms/step | VGG encoder passes | speed-up |", "|---|---|---|---|",
+             f"| reference (official `Net.forward` structure, plain attention) | {t['reference_ms']:.0f} | "
+             f"{t['reference_encoder_passes']} | 1.00× |",
+             f"| kit (each image encoded once, fused attention) | {t['kit_ms']:.0f} | {t['kit_encoder_passes']} | "
+             f"{t['speedup']:.2f}× |", "",
+             f"Both steps start from the same weights on the same batch; every loss term agrees to rel. "
+             f"{t['losses_agree_rel']:g} (total {t['total_loss']:.4g}).", "",
+             "## Stylisation latency (`RAST.T`, one pair, CPU)", "", "| size | fused attention (s) | plain (s) |",
+             "|---|---|---|"]
+    by = {(r["size"], r["attention"]): r for r in report["latency"]}
+    for size in sorted({r["size"] for r in report["latency"]}):
+        lines.append(f"| {size}² | {by[size, 'fused']['seconds']:.2f} | {by[size, 'plain']['seconds']:.2f} |")
+    lines += ["", "## Peak memory of one stylisation (a fresh process: model, inputs and the forward pass)", "",
+              "| size | fused attention (GB) | plain (GB) |", "|---|---|---|"]
+    by = {(r["size"], r["attention"]): r for r in report["memory"]}
+    for size in sorted({r["size"] for r in report["memory"]}):
+        cells = [f"{by[size, a]['peak_gb']:.2f}" if by[size, a]["peak_gb"] is not None else by[size, a]["note"]
+                 for a in ("fused", "plain")]
+        lines.append(f"| {size}² | {cells[0]} | {cells[1]} |")
+    if "gpu" in report:
+        g = report["gpu"]
+        mfu = f"{100 * g['mfu']:.1f} %" if g["mfu"] is not None else "n/a (unknown peak)"
+        lines += ["", f"## GPU training step ({g['gpu']}, bf16, {g['size']}², batch {g['batch']})", "",
+                  f"{g['ms_per_step']:.1f} ms/step, {g['images_per_s']:.1f} images/s, "
+                  f"{g['tflops_per_step']:.2f} TFLOP per step, {g['achieved_tflops']:.1f} TFLOP/s, MFU {mfu}."]
+    return "\n".join(lines) + "\n"

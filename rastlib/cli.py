@@ -1,4 +1,4 @@
-"""Command line: `python -m rastlib stylize|restore|train|eval|demo|export|bench|download`.
+"""Command line: `python -m rastlib stylize|batch|restore|train|eval|demo|export|bench|download`.
 
 Every error a user can cause is printed as one line `error: …` with exit status 2 (no torch traceback).
 """
@@ -61,6 +61,14 @@ def build_parser():
     s.add_argument("--preserve-color", choices=["luminance", "coral"],
                    help="keep the content's colours: luminance-only transfer, or CORAL recolouring of the style")
     model_args(s)
+
+    bt = sub.add_parser("batch", help="every content × every style of two folders → OUT/<content>__<style>.png")
+    bt.add_argument("content_dir")
+    bt.add_argument("style_dir")
+    bt.add_argument("-o", "--output", required=True, help="output folder (a rerun skips the pairs already done)")
+    bt.add_argument("--alpha", type=_alpha, default=1.0, help="style strength in [0, 1] (default 1)")
+    bt.add_argument("--preserve-color", choices=["luminance", "coral"], help="keep the content's colours")
+    model_args(bt)
 
     r = sub.add_parser("restore", help="restore the content (T(I_o, I_c)) or the style (T(I_s, I_o))")
     r.add_argument("stylised", help="the stylised image I_o")
@@ -175,6 +183,16 @@ def cmd_train(args):
         distributed.cleanup()
 
 
+def cmd_batch(args):
+    from .checkpoint import load_model
+    from .stylize import stylize_folder
+    model = load_model(args.checkpoint, device=args.device)
+    counts = stylize_folder(model, args.content_dir, args.style_dir, args.output, size=args.size,
+                            max_size=args.max_size, alpha=args.alpha, preserve_color=args.preserve_color)
+    print(f"{args.output}: {counts['written']} written, {counts['existing']} already there, "
+          f"{counts['unreadable']} unreadable images skipped; contact sheet: {Path(args.output) / 'contact_sheet.png'}")
+
+
 def cmd_bench(args):
     from .bench import run
     run(args.out, quick=args.quick)
@@ -218,7 +236,7 @@ def cmd_download(args):
 
 
 COMMANDS = {"stylize": cmd_stylize, "restore": cmd_restore, "train": cmd_train, "eval": cmd_eval,
-            "demo": cmd_demo, "export": cmd_export, "bench": cmd_bench,
+            "demo": cmd_demo, "export": cmd_export, "bench": cmd_bench, "batch": cmd_batch,
             "download": cmd_download}
 
 

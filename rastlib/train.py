@@ -62,8 +62,6 @@ def resolve_device(name):
 class Trainer:
     """Builds the model, optimisers and data of a `Config`, resumes from `<out_dir>/checkpoint.pt` if present."""
 
-    graph = RestorationGraph  # what a step builds (`bench.ReferenceGraph` times the official structure)
-
     def __init__(self, cfg: Config, resume=True, encoder=None):
         self.cfg = cfg
         self.out_dir = Path(cfg.out_dir)
@@ -141,9 +139,9 @@ class Trainer:
                     group["lr"] = self.lr_at(self.step)
         c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device),
                                     torch.tensor(self.content_offsets), torch.tensor(self.style_offsets))
-        g = self.graph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
-                      d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
-                      settings=self.settings, generator=self.generator)
+        g = RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
+                             d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
+                             settings=self.settings, generator=self.generator)
         record = {"step": self.step, "lr": self.lr_at(self.step)}
         finite = True
         if self.adversarial:

@@ -179,3 +179,27 @@ def colour_strip(model, content, style, path=None):
     outs = [stylize(model, content, style, preserve_color=m)[0] for m in (None, *COLOR_MODES)]
     return image_grid([[content[0], style[0], *outs]],
                       ["content", "style", "stylised", *[f"keep colours: {m}" for m in COLOR_MODES]], path)
+
+
+def contact_sheet(out_dir, contents, styles, path, thumb=128):
+    """A PIL grid of a batch: the styles along the top, the contents down the left, each output at its crossing
+    (`stylize.output_name`; a missing output stays blank). Thumbnails fit in thumb × thumb px."""
+    from PIL import Image as PILImage
+    from .data import open_image
+    from .stylize import output_name
+
+    def tile(p):
+        img = open_image(p) if Path(p).exists() else PILImage.new("RGB", (thumb, thumb), "white")
+        img.thumbnail((thumb, thumb))
+        return img
+
+    sheet = PILImage.new("RGB", ((len(styles) + 1) * thumb, (len(contents) + 1) * thumb), "white")
+    for j, s in enumerate(styles):
+        sheet.paste(tile(s), ((j + 1) * thumb, 0))
+    for i, c in enumerate(contents):
+        sheet.paste(tile(c), (0, (i + 1) * thumb))
+        for j, s in enumerate(styles):
+            sheet.paste(tile(Path(out_dir) / output_name(c, s)), ((j + 1) * thumb, (i + 1) * thumb))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return sheet

@@ -75,3 +75,25 @@ def test_cli_interpolates_two_styles_and_preserves_colour(tmp_path, capsys):
     assert Image.open(lum).size == Image.open(out).size
     code, _, err = run_cli(capsys, "stylize", CONTENT, STYLE, STYLE_B, "--weights", 1, "-o", out)
     assert_one_line_error(code, err, "2 styles", "1 weights")
+
+
+def test_batch_stylises_every_pair_resumes_and_skips_bad_images(tmp_path, capsys):
+    contents, styles = tmp_path / "contents", tmp_path / "styles"
+    for folder, sources in ((contents, [CONTENT, STYLE_B]), (styles, [STYLE, STYLE_B])):
+        folder.mkdir()
+        for i, src in enumerate(sources):
+            Image.open(src).convert("RGB").resize((48, 40)).save(folder / f"img{i}.png")
+    (contents / "broken.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        code, printed, err = run_cli(capsys, "batch", contents, styles, "-o", out, "--size", 32)
+    assert code == 0, err
+    names = sorted(p.name for p in out.glob("*__*.png"))
+    assert names == ["img0__img0.png", "img0__img1.png", "img1__img0.png", "img1__img1.png"]
+    assert "4 written, 0 already there, 1 unreadable" in printed
+    sheet = Image.open(out / "contact_sheet.png")
+    assert sheet.size == (3 * 128, 3 * 128)  # styles + 1 columns, readable contents + 1 rows
+    (out / "img1__img1.png").unlink()
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        code, printed, _ = run_cli(capsys, "batch", contents, styles, "-o", out, "--size", 32)
+    assert "1 written, 3 already there" in printed

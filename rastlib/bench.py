@@ -97,8 +97,13 @@ def _pair(size, device):
     return (torch.rand(1, 3, size, size, generator=g).to(device), torch.rand(1, 3, size, size, generator=g).to(device))
 
 
-def official_form(model):
-    """`model` as the official code runs it: plain N×N attention, weights in the default (contiguous) layout."""
+def bench_model(fused, checkpoint=None, device="cpu"):
+    """The kit's model (fused attention, channels_last weights: `load_model`), or its official form: plain N×N
+    attention, weights in the default (contiguous) layout."""
+    from .checkpoint import load_model
+    model = load_model(checkpoint, device=device)
+    if fused:
+        return model
     set_attention(model, False)
     return model.to(memory_format=torch.contiguous_format)
 
@@ -106,8 +111,7 @@ def official_form(model):
 def stylisation_latency(sizes=(256, 512, 1024), repeats=3, device="cpu", checkpoint=None):
     """Seconds per `RAST.T(content, style)` at each size² (median of `repeats` after a warm-up): the kit's model
     (fused attention, channels_last) and the official form (plain attention, contiguous)."""
-    from .checkpoint import load_model
-    models = {True: load_model(checkpoint, device=device), False: official_form(load_model(checkpoint, device=device))}
+    models = {fused: bench_model(fused, checkpoint, device) for fused in (True, False)}
     rows = []
     for size in sizes:
         c, s = _pair(size, device)
@@ -155,8 +159,7 @@ def _measure_in_subprocess(size, fused, checkpoint):
 
 
 def _peak_child(size, fused, checkpoint):
-    from .checkpoint import load_model
-    model = load_model(checkpoint) if fused else official_form(load_model(checkpoint))
+    model = bench_model(fused, checkpoint)
     c, s = _pair(size, "cpu")
     loaded = _max_rss_gb()
     t0 = time.perf_counter()

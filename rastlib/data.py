@@ -273,20 +273,27 @@ class ImageFolder(torch.utils.data.Dataset):
 
     def __getitem__(self, key) -> torch.Tensor:
         index, seed = self._parse_key(key)
-        n = len(self.files)
-        for step in range(n):
-            path = self.files[(index + step) % n]
-            if path in self.skipped:
-                continue
-            try:
-                img = open_image(path, max_pixels=self.max_pixels)
-            except ImageError as e:
-                self.skipped[path] = str(e)
-                warnings.warn(f"skipping unreadable training image: {e}", stacklevel=2)
-                continue
-            return self._crop(img, seed)
-        raise DataError(f"none of the {n} image files under {self.root} could be read "
-                        f"(e.g. {next(iter(self.skipped.values()))})")
+        _, img = first_readable(self.files, index, self.skipped, "training", self.root, self.max_pixels)
+        return self._crop(img, seed)
+
+
+def first_readable(paths, start, skipped, what, root, max_pixels=DEFAULT_MAX_PIXELS):
+    """(path, RGB image) of the first file of paths[start:] + paths[:start] that decodes.
+
+    An unreadable file is recorded in `skipped` (path -> reason), warned about once ("skipping unreadable `what`
+    image") and passed over from then on; DataError (naming `root`) when none decodes.
+    """
+    n = len(paths)
+    for k in range(n):
+        path = paths[(start + k) % n]
+        if path in skipped:
+            continue
+        try:
+            return path, open_image(path, max_pixels=max_pixels)
+        except ImageError as e:
+            skipped[path] = str(e)
+            warnings.warn(f"skipping unreadable {what} image: {e}", stacklevel=3)
+    raise DataError(f"none of the {n} image files under {root} could be read (e.g. {next(iter(skipped.values()))})")
 
 
 def _mix64(x: int) -> int:

@@ -13,7 +13,6 @@ import json
 import math
 import statistics
 import time
-import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -21,8 +20,8 @@ import torch
 
 from .checkpoint import DEMO_CHECKPOINT, load_model
 from .config import LOSS_PRESETS, PROFILES, ablate, make_config
-from .data import demo_content_dir, demo_style_dir, list_images, load_image, open_image
-from .errors import ConfigError, DataError, ImageError
+from .data import demo_content_dir, demo_style_dir, first_readable, list_images, load_image
+from .errors import ConfigError, DataError
 from .metrics import evaluate_pair, restoration_score, summarise
 
 # Each variant: a loss preset, weight overrides (the ablated group switched off) and an architecture.
@@ -159,26 +158,12 @@ def eval_pairs(budget):
     """The evaluation pairs: deterministic (content, style) paths walking both folders with coprime strides.
 
     An unreadable file is skipped with a warning (the next readable one in its folder takes its place)."""
-    contents = list_images(budget.content_dir or demo_content_dir())
-    styles = list_images(budget.style_dir or demo_style_dir())
-    skipped = {}
-    return [(_readable(contents, 3 * i + 1, skipped), _readable(styles, 7 * i + 3, skipped))
+    content_root = budget.content_dir or demo_content_dir()
+    style_root = budget.style_dir or demo_style_dir()
+    contents, styles, skipped = list_images(content_root), list_images(style_root), {}
+    return [(first_readable(contents, 3 * i + 1, skipped, "evaluation", content_root)[0],
+             first_readable(styles, 7 * i + 3, skipped, "evaluation", style_root)[0])
             for i in range(budget.eval_pairs)]
-
-
-def _readable(paths, start, skipped):
-    """The first file of paths[start:] + paths[:start] that decodes; unreadable ones are warned about once."""
-    for k in range(len(paths)):
-        path = paths[(start + k) % len(paths)]
-        if path in skipped:
-            continue
-        try:
-            open_image(path)
-            return path
-        except ImageError as e:
-            skipped[path] = str(e)
-            warnings.warn(f"skipping unreadable evaluation image: {e}", stacklevel=3)
-    raise DataError(f"none of the {len(paths)} image files could be read (e.g. {next(iter(skipped.values()))})")
 
 
 def evaluate_run(budget, ckpt_path, perceptual):

@@ -173,12 +173,13 @@ def interpolation_strip(model, content, style_a, style_b, path=None, steps=5):
 
 
 @torch.no_grad()
-def colour_strip(model, content, style, path=None):
-    """content, style, and the stylisation without and with each colour-preservation mode."""
+def colour_strip(model, content, styles, path=None):
+    """content, style, and the stylisation without and with each colour-preservation mode: one row per style
+    (`styles`: one [1,3,H,W] style or a list of them)."""
     from .stylize import COLOR_MODES, stylize
-    outs = [stylize(model, content, style, preserve_color=m)[0] for m in (None, *COLOR_MODES)]
-    return image_grid([[content[0], style[0], *outs]],
-                      ["content", "style", "stylised", *[f"keep colours: {m}" for m in COLOR_MODES]], path)
+    rows = [[content[0], style[0], *(stylize(model, content, style, preserve_color=m)[0] for m in (None, *COLOR_MODES))]
+            for style in (styles if isinstance(styles, (list, tuple)) else [styles])]
+    return image_grid(rows, ["content", "style", "stylised", *[f"keep colours: {m}" for m in COLOR_MODES]], path)
 
 
 def contact_sheet(out_dir, contents, styles, path, thumb=128):

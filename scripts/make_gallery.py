@@ -7,8 +7,7 @@ import argparse
 
 from rastlib import load_image, load_model
 from rastlib.data import demo_content_dir, demo_style_dir
-from rastlib.stylize import COLOR_MODES, stylize
-from rastlib.viz import image_grid, interpolation_strip
+from rastlib.viz import colour_strip, interpolation_strip
 
 CONTENT = "mate_garden.jpg"
 STYLES = ("hokusai_the_great_wave_off_kanagawa.jpg", "gogh_village_street_in_auvers.jpg",
@@ -23,10 +22,7 @@ def main():
     model = load_model()
     content = load_image(demo_content_dir() / CONTENT, size=args.size).unsqueeze(0)
     styles = [load_image(demo_style_dir() / s, size=args.size).unsqueeze(0) for s in STYLES]
-    rows = [[content[0], style[0], *(stylize(model, content, style, preserve_color=m)[0] for m in (None, *COLOR_MODES))]
-            for style in styles]
-    image_grid(rows, ["content", "style", "stylised", *(f"keep colours: {m}" for m in COLOR_MODES)],
-               f"{args.out}/styles.png")
+    colour_strip(model, content, styles, f"{args.out}/styles.png")
     interpolation_strip(model, content, styles[0], styles[1], f"{args.out}/interpolation.png")
     print(f"{args.out}/styles.png", f"{args.out}/interpolation.png")
 

@@ -7,9 +7,12 @@ STAMP := $(VENV)/.rastlib-installed
 
 .PHONY: demo test notebooks bench venv clean-venv
 
-$(STAMP): requirements.txt requirements-test.txt pyproject.toml
+# art-fid (the optional ArtFID metric) goes in without its dependencies: it pins numpy < 2, and rastlib uses only
+# its torch-only Inception definition (rastlib/artfid.py).
+$(STAMP): requirements.txt requirements-test.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps art-fid==0.0.2
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 

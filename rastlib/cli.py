@@ -1,4 +1,4 @@
-"""Command line: `python -m rastlib stylize|batch|restore|train|eval|demo|export|bench|download`.
+"""Command line: `python -m rastlib stylize|batch|restore|train|eval|demo|export|bench|download|compare-upstream`.
 
 Every error a user can cause is printed as one line `error: …` with exit status 2 (no torch traceback).
 """
@@ -52,6 +52,12 @@ def build_parser():
                         help="downsize inputs whose longer side exceeds this (default 2048)")
         sp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, … (default cpu)")
 
+    def art_fid_args(sp):
+        sp.add_argument("--art-fid", action="store_true",
+                        help="also compute ArtFID (needs the art-fid package, its Inception weights, LPIPS-alex)")
+        sp.add_argument("--download-art-fid", action="store_true",
+                        help="download ArtFID's Inception weights if missing (needs internet)")
+
     s = sub.add_parser("stylize", help="stylise CONTENT with STYLE: I_o = T(I_c, I_s)")
     s.add_argument("content")
     s.add_argument("style", nargs="+", help="one style image, or several to interpolate (see --weights)")
@@ -69,6 +75,7 @@ def build_parser():
     bt.add_argument("--alpha", type=_alpha, default=1.0, help="style strength in [0, 1] (default 1)")
     bt.add_argument("--preserve-color", choices=["luminance", "coral"], help="keep the content's colours")
     model_args(bt)
+    art_fid_args(bt)
 
     r = sub.add_parser("restore", help="restore the content (T(I_o, I_c)) or the style (T(I_s, I_o))")
     r.add_argument("stylised", help="the stylised image I_o")
@@ -97,6 +104,7 @@ def build_parser():
     e.add_argument("--pairs", type=_positive_int("--pairs"), default=12)
     e.add_argument("--device", default="cpu")
     e.add_argument("--lpips", default="auto", help="auto, lpips, stlpips or random")
+    art_fid_args(e)
 
     d = sub.add_parser("demo", help="the main job: grid + metrics of the committed checkpoint")
     d.add_argument("--out", default="results/demo")
@@ -112,6 +120,19 @@ def build_parser():
     b = sub.add_parser("bench", help="training step vs the official structure, latency, memory (GPU: MFU)")
     b.add_argument("--out", default="results/bench")
     b.add_argument("--quick", action="store_true", help="tiny sizes (what the tests run)")
+
+    u = sub.add_parser("compare-upstream", help="the kit's model and the official RAST weights on the same pairs")
+    u.add_argument("--decoder", required=True, help="official decoder_iter_160000.pth")
+    u.add_argument("--transformer", required=True, help="official transformer_iter_160000.pth")
+    u.add_argument("--vgg", required=True, help="vgg_normalised.pth (the official encoder)")
+    u.add_argument("--checkpoint", help="the kit's checkpoint (default: the committed demo checkpoint)")
+    u.add_argument("--content-dir", help="content images (default: the bundled demo set)")
+    u.add_argument("--style-dir", help="style images (default: the bundled demo set)")
+    u.add_argument("--pairs", type=_positive_int("--pairs"), default=6)
+    u.add_argument("--size", type=_positive_int("--size"), default=256)
+    u.add_argument("--out", default="results/upstream")
+    u.add_argument("--device", default="cpu")
+    u.add_argument("--lpips", default="auto", help="auto, lpips, stlpips or random")
 
     x = sub.add_parser("export", help="write a training checkpoint's generator as an fp16 inference file")
     x.add_argument("checkpoint")
@@ -191,6 +212,11 @@ def cmd_batch(args):
                             max_size=args.max_size, alpha=args.alpha, preserve_color=args.preserve_color)
     print(f"{args.output}: {counts['written']} written, {counts['existing']} already there, "
           f"{counts['unreadable']} unreadable images skipped; contact sheet: {Path(args.output) / 'contact_sheet.png'}")
+    if args.art_fid:
+        from .artfid import batch_pairs, describe, try_art_fid, write_pair_folders
+        pairs = batch_pairs(args.content_dir, args.style_dir, args.output, args.size, args.max_size)
+        folder = write_pair_folders(pairs, Path(args.output) / "art_fid")
+        print(describe(try_art_fid(folder, args.download_art_fid, args.device)))
 
 
 def cmd_bench(args):
@@ -202,8 +228,27 @@ def cmd_bench(args):
 def cmd_eval(args):
     from .demo import run_demo
     summary = run_demo(args.out, args.checkpoint, size=args.size, n_metrics=args.pairs, device=args.device,
-                       lpips_backend=args.lpips)
+                       lpips_backend=args.lpips, art_fid=args.art_fid, download_art_fid=args.download_art_fid)
     print(json.dumps({k: round(v["mean"], 4) for k, v in summary["summary"].items()}, indent=1))
+    if args.art_fid:
+        from .artfid import describe
+        print(describe(summary["art_fid"]))
+
+
+def cmd_compare_upstream(args):
+    from .checkpoint import load_model
+    from .data import list_images
+    from .demo import demo_pairs
+    from .perceptual import load_lpips
+    from .upstream import compare, load_upstream
+    theirs = load_upstream(args.decoder, args.transformer, args.vgg, device=args.device)
+    ours = load_model(args.checkpoint, device=args.device)
+    pairs = demo_pairs(args.pairs, list_images(args.content_dir) if args.content_dir else None,
+                       list_images(args.style_dir) if args.style_dir else None)
+    summary = compare(ours, theirs, pairs, args.out, size=args.size, perceptual=load_lpips(args.lpips),
+                      device=args.device)
+    print(f"wrote {args.out}/comparison.png, metrics.json, metrics.md ({summary['pairs']} pairs)")
+    print((Path(args.out) / "metrics.md").read_text())
 
 
 def cmd_demo(args):
@@ -237,7 +282,7 @@ def cmd_download(args):
 
 COMMANDS = {"stylize": cmd_stylize, "restore": cmd_restore, "train": cmd_train, "eval": cmd_eval,
             "demo": cmd_demo, "export": cmd_export, "bench": cmd_bench, "batch": cmd_batch,
-            "download": cmd_download}
+            "download": cmd_download, "compare-upstream": cmd_compare_upstream}
 
 
 def printable(text):

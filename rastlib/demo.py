@@ -15,6 +15,7 @@ import torch
 from .checkpoint import DEMO_CHECKPOINT, load_checkpoint, load_model
 from .data import demo_content_dir, demo_style_dir, list_images, load_image
 from .metrics import evaluate_pair, summarise
+from .stylize import output_name
 from .viz import image_grid
 
 HEADLINE = ("restoration_ssim", "restoration_lpips", "style_embedding_ssim", "Ds_output_style",
@@ -29,8 +30,11 @@ def demo_pairs(n, contents=None, styles=None):
 
 
 def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metrics=12, device="cpu",
-             lpips_backend="auto", progress=True):
-    """Run the demo; returns the summary dict written to metrics.json."""
+             lpips_backend="auto", progress=True, art_fid=False, download_art_fid=False):
+    """Run the demo; returns the summary dict written to metrics.json.
+
+    art_fid=True also writes the pairs to `out_dir/art_fid/` and computes ArtFID (`rastlib.artfid`), or
+    records why it was skipped."""
     from tqdm.auto import tqdm
     from .perceptual import load_lpips
     t0 = time.time()
@@ -40,12 +44,14 @@ def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metr
     record = load_checkpoint(ckpt_path).get("record", {})
     model = load_model(ckpt_path, device=device)
     perceptual = load_lpips(lpips_backend).to(device)
-    rows, grid = [], []
+    rows, grid, triples = [], [], []
     for i, (cp, sp) in enumerate(tqdm(demo_pairs(max(n_grid, n_metrics)), desc="demo", disable=not progress)):
         c = load_image(cp, size=size).unsqueeze(0).to(device)
         s = load_image(sp, size=size).unsqueeze(0).to(device)
         metrics, images = evaluate_pair(model, c, s, perceptual)
         rows.append({"content": cp.name, "style": sp.name, **metrics})
+        if art_fid:
+            triples.append((Path(output_name(cp, sp)).stem, images["I_o"], c, s))
         if i < n_grid:
             grid.append([c[0], s[0], images["I_o"][0], images["I_c'"][0], images["I_s'"][0]])
     image_grid(grid, ["content I_c", "style I_s", "stylised I_o", "restored content I_c'", "restored style I_s'"],
@@ -62,6 +68,9 @@ def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metr
         "summary": summarise([{k: v for k, v in r.items() if k not in ("content", "style")} for r in rows]),
         "pairs_detail": rows,
     }
+    if art_fid:
+        from .artfid import try_art_fid, write_pair_folders
+        summary["art_fid"] = try_art_fid(write_pair_folders(triples, out / "art_fid"), download_art_fid, device)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     (out / "metrics.md").write_text(metrics_table(summary["summary"], HEADLINE))
     return summary

@@ -23,3 +23,7 @@ class CheckpointError(RastError):
 
 class DataError(RastError):
     """A data set folder is missing or holds no usable image."""
+
+
+class MetricUnavailable(RastError):
+    """An optional metric cannot run here: its package, weights file or backbone is missing."""

@@ -22,7 +22,7 @@ from .checkpoint import DEMO_CHECKPOINT, load_model
 from .config import LOSS_PRESETS, PROFILES, ablate, make_config
 from .data import demo_content_dir, demo_style_dir, first_readable, list_images, load_image
 from .errors import ConfigError, DataError
-from .metrics import evaluate_pair, restoration_score, summarise
+from .metrics import COLOUR_METRICS, colour_preservation_metrics, evaluate_pair, restoration_score, summarise
 
 # Each variant: a loss preset, weight overrides (the ablated group switched off) and an architecture.
 _FULL = LOSS_PRESETS["seed_full"]
@@ -352,6 +352,31 @@ def figure_pairs(budget, n=3):
     """n (name, content, style) pairs of [1,3,H,W] tensors at the evaluation size, for figures and the slider."""
     return [(f"{c.stem[:16]} × {s.stem[:16]}", load_image(c, size=budget.eval_size).unsqueeze(0),
              load_image(s, size=budget.eval_size).unsqueeze(0)) for c, s in eval_pairs(replace(budget, eval_pairs=n))]
+
+
+def colour_preservation(model, pairs, out_dir):
+    """01's colour table: `metrics.colour_preservation_metrics` on `figure_pairs` → colour_preservation.json and
+    .md in out_dir; returns the Markdown."""
+    from .perceptual import load_lpips
+    colour = colour_preservation_metrics(model, [(c, s) for _, c, s in pairs], load_lpips())
+    lines = ["| colours | " + " | ".join(COLOUR_METRICS) + " |", "|---|" + "---|" * len(COLOUR_METRICS)]
+    lines += [f"| {mode} | " + " | ".join(f"{m[k]['mean']:.3f} ± {m[k]['std']:.2g}" for k in COLOUR_METRICS) + " |"
+              for mode, m in colour.items()]
+    md = "\n".join(lines) + f"\n\nmean ± sample std over {len(pairs)} pairs\n"
+    (Path(out_dir) / "colour_preservation.json").write_text(json.dumps(colour, indent=2))
+    (Path(out_dir) / "colour_preservation.md").write_text(md)
+    return md
+
+
+def art_fid_line(model, pairs, out_dir, download=False):
+    """01's ArtFID of `figure_pairs` (or why it was skipped): pairs in out_dir/art_fid/, result in art_fid.json;
+    returns `artfid.describe`'s line."""
+    from .artfid import describe, try_art_fid, write_pair_folders
+    with torch.no_grad():
+        triples = [(name.replace(" × ", "__"), model.T(c, s).clamp(0, 1), c, s) for name, c, s in pairs]
+    result = try_art_fid(write_pair_folders(triples, Path(out_dir) / "art_fid"), download)
+    (Path(out_dir) / "art_fid.json").write_text(json.dumps(result, indent=2))
+    return describe(result)
 
 
 def baseline_checkpoint(budget, checkpoint="", train_steps=0):

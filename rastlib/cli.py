@@ -56,7 +56,7 @@ def build_parser():
         sp.add_argument("--art-fid", action="store_true",
                         help="also compute ArtFID (needs the art-fid package, its Inception weights, LPIPS-alex)")
         sp.add_argument("--download-art-fid", action="store_true",
-                        help="download ArtFID's Inception weights if missing (needs internet)")
+                        help="download ArtFID's Inception and LPIPS-alex weights if missing (needs internet)")
 
     s = sub.add_parser("stylize", help="stylise CONTENT with STYLE: I_o = T(I_c, I_s)")
     s.add_argument("content")

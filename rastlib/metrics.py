@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .losses import content_distance, style_distance
 from .similarity import psnr, ssim
-from .stylize import luminance_rgb
+from .stylize import COLOR_MODES, luminance_rgb, stylize
 
 _ENCODER = {}
 
@@ -99,11 +99,10 @@ COLOUR_METRICS = ("color_hist_output_content", "color_hist_output_style", "lpips
 @torch.no_grad()
 def colour_preservation_metrics(model, pairs, perceptual):
     """What each colour-preservation mode does, on (content, style) pairs of [1,3,H,W] tensors:
-    {mode: summarise(rows)} for mode "none", "luminance" and "coral", over `COLOUR_METRICS`.
+    {mode: summarise(rows)} for "none" and each of `stylize.COLOR_MODES`, over `COLOUR_METRICS`.
 
     Keeping colours should lower the colour distance to the content and raise it to the style, while grayscale
     LPIPS to the content (structure) stays near the plain stylisation's."""
-    from .stylize import COLOR_MODES, stylize
     out = {}
     for mode in (None, *COLOR_MODES):
         rows = []

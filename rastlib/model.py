@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .decoder import make_decoder
-from .encoder import VGGEncoder, _torch_load
+from .encoder import VGGEncoder, load_weights
 from .errors import CheckpointError, ConfigError, ImageError
 from .ops import pad_to_multiple
 from .sanet import SingleLevelTransform, Transform
@@ -108,8 +108,8 @@ class RAST(nn.Module):
 
     def load_official(self, decoder_path, transformer_path):
         """Load the official RAST/SANet `decoder_iter_*.pth` and `transformer_iter_*.pth` (keys map 1:1)."""
-        _load_strict(self.decoder, _strip_module(_torch_load(decoder_path)), f"decoder ({decoder_path})")
-        _load_strict(self.transform, _strip_module(_torch_load(transformer_path)),
+        _load_strict(self.decoder, _strip_module(load_weights(decoder_path)), f"decoder ({decoder_path})")
+        _load_strict(self.transform, _strip_module(load_weights(transformer_path)),
                      f"transformer ({transformer_path})")
 
 

@@ -101,8 +101,9 @@ class Trainer:
                                        lr=cfg.lr, betas=(0.5, 0.999)) if self.adversarial else None)
         self.step = 0
         self.bad_steps = 0
+        self.last_counts = {}  # encoder passes and transfers of the last train_step (the benchmark reads them)
         if resume and self.ckpt_path.is_file():
-            self._load(load_checkpoint(self.ckpt_path, map_location=self.device))
+            self.restore(load_checkpoint(self.ckpt_path, map_location=self.device))
         elif cfg.init_from:
             self.model.load_generator_state(load_checkpoint(cfg.init_from, map_location=self.device)["generator"],
                                             partial=True)
@@ -240,7 +241,9 @@ class Trainer:
                 raise TrainingError("refusing to save a checkpoint with non-finite weights")
         save_atomic(self.state(), self.ckpt_path)
 
-    def _load(self, ckpt):
+    def restore(self, ckpt):
+        """Set the weights, optimisers, RNG and step from a checkpoint dict (what `state()` returns); a checkpoint
+        trained with another configuration is refused, naming the fields that differ."""
         diffs = config_differences(ckpt["config"], self.cfg.to_dict())
         if diffs:
             lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, a, b in diffs[:6])

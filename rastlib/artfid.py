@@ -180,13 +180,14 @@ def _try(load, missing):
         missing.append(str(e))
 
 
-def try_art_fid(pair_dir, download=False, device="cpu"):
-    """`art_fid`, or {"art_fid": None, "skipped": why} when it cannot run: its package, weights or LPIPS backbone
-    is missing, or the images do not suit it (too small, too few)."""
+def try_art_fid(triples, out_dir, download=False, device="cpu"):
+    """Write the pairs to `out_dir` (`write_pair_folders`) and compute `art_fid`; or {"art_fid": None, "skipped":
+    why} when it cannot run: its package, weights or LPIPS backbone is missing, or the pairs do not suit it (too
+    small, fewer than 2). What eval, batch and 01 call, so a skipped ArtFID never fails their other work."""
     try:
-        return art_fid(pair_dir, download=download, device=device)
+        return art_fid(write_pair_folders(triples, out_dir), download=download, device=device)
     except (MetricUnavailable, ConfigError) as e:
-        return {"art_fid": None, "skipped": str(e), "pair_dir": str(pair_dir)}
+        return {"art_fid": None, "skipped": str(e), "pair_dir": str(out_dir)}
 
 
 def batch_pairs(content_dir, style_dir, out_dir, size=512, max_size=2048):

@@ -213,10 +213,9 @@ def cmd_batch(args):
     print(f"{args.output}: {counts['written']} written, {counts['existing']} already there, "
           f"{counts['unreadable']} unreadable images skipped; contact sheet: {Path(args.output) / 'contact_sheet.png'}")
     if args.art_fid:
-        from .artfid import batch_pairs, describe, try_art_fid, write_pair_folders
+        from .artfid import batch_pairs, describe, try_art_fid
         pairs = batch_pairs(args.content_dir, args.style_dir, args.output, args.size, args.max_size)
-        folder = write_pair_folders(pairs, Path(args.output) / "art_fid")
-        print(describe(try_art_fid(folder, args.download_art_fid, args.device)))
+        print(describe(try_art_fid(pairs, Path(args.output) / "art_fid", args.download_art_fid, args.device)))
 
 
 def cmd_bench(args):

@@ -69,8 +69,8 @@ def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metr
         "pairs_detail": rows,
     }
     if art_fid:
-        from .artfid import try_art_fid, write_pair_folders
-        summary["art_fid"] = try_art_fid(write_pair_folders(triples, out / "art_fid"), download_art_fid, device)
+        from .artfid import try_art_fid
+        summary["art_fid"] = try_art_fid(triples, out / "art_fid", download_art_fid, device)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     (out / "metrics.md").write_text(metrics_table(summary["summary"], HEADLINE))
     return summary

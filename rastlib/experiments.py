@@ -371,10 +371,10 @@ def colour_preservation(model, pairs, out_dir):
 def art_fid_line(model, pairs, out_dir, download=False):
     """01's ArtFID of `figure_pairs` (or why it was skipped): pairs in out_dir/art_fid/, result in art_fid.json;
     returns `artfid.describe`'s line."""
-    from .artfid import describe, try_art_fid, write_pair_folders
+    from .artfid import describe, try_art_fid
     with torch.no_grad():
         triples = [(name.replace(" × ", "__"), model.T(c, s).clamp(0, 1), c, s) for name, c, s in pairs]
-    result = try_art_fid(write_pair_folders(triples, Path(out_dir) / "art_fid"), download)
+    result = try_art_fid(triples, Path(out_dir) / "art_fid", download)
     (Path(out_dir) / "art_fid.json").write_text(json.dumps(result, indent=2))
     return describe(result)
 

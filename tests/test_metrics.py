@@ -148,14 +148,15 @@ def test_art_fid_refuses_misaligned_folders_and_small_inputs(tmp_path, fake_ince
 def test_missing_or_wrong_weights_are_reported_not_raised_deep(tmp_path, monkeypatch):
     monkeypatch.setenv("RASTLIB_ART_INCEPTION", str(tmp_path / "none.pth"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    folder = write_pair_folders(pairs(2), tmp_path / "p")
-    result = try_art_fid(folder)
+    result = try_art_fid(pairs(2), tmp_path / "p")
     assert result["art_fid"] is None
     assert "none.pth" in result["skipped"] and "alexnet-owt-7be5be79.pth" in result["skipped"]
     assert "--download-art-fid" in result["skipped"]
     torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "wrong.pth")
     with pytest.raises(MetricUnavailable, match="not the ArtFID Inception"):
         load_art_inception(tmp_path / "wrong.pth")
+    one = try_art_fid(pairs(1), tmp_path / "one")  # too few pairs: skipped with the reason, not an error
+    assert one["art_fid"] is None and "at least 2 pairs" in one["skipped"]
 
 
 def test_cli_eval_and_batch_write_pair_folders_and_report_a_skipped_art_fid(tmp_path, capsys, monkeypatch):

@@ -108,10 +108,9 @@ def frechet_distance(a, b):
     is exact."""
     if a.shape[0] < 2 or b.shape[0] < 2:
         raise ConfigError("the Fréchet distance needs at least 2 feature vectors per set")
-    xa, xb = a - a.mean(0), b - b.mean(0)
     cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
     if max(len(a), len(b)) <= a.shape[1]:
-        product = xa @ xb.T / math.sqrt((len(a) - 1) * (len(b) - 1))
+        product = (a - a.mean(0)) @ (b - b.mean(0)).T / math.sqrt((len(a) - 1) * (len(b) - 1))
     else:
         product = _psd_sqrt(cov_a) @ _psd_sqrt(cov_b)
     tr_covmean = torch.linalg.svdvals(product).sum()
@@ -194,14 +193,15 @@ def batch_pairs(content_dir, style_dir, out_dir, size=512, max_size=2048):
     """(name, stylised, content, style) of every output of `stylize.stylize_folder` in `out_dir`, for
     `write_pair_folders`; contents and styles are loaded as the batch loaded them, so the sizes match."""
     from .stylize import output_name
-    styles = list_images(style_dir)
+    styles, loaded = list_images(style_dir), {}  # each style loaded once, as the batch kept them
     for c in list_images(content_dir):
         done = [s for s in styles if (Path(out_dir) / output_name(c, s)).is_file()]
         content = load_image(c, size=size, max_size=max_size) if done else None
         for s in done:
+            if s not in loaded:
+                loaded[s] = load_image(s, size=size, max_size=max_size)
             name = output_name(c, s)
-            yield (Path(name).stem, load_image(Path(out_dir) / name), content,
-                   load_image(s, size=size, max_size=max_size))
+            yield Path(name).stem, load_image(Path(out_dir) / name), content, loaded[s]
 
 
 def describe(result):

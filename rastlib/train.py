@@ -19,12 +19,12 @@ from torch.utils.data import DataLoader
 
 from . import distributed
 from .checkpoint import VERSION, FORMAT, config_differences, load_checkpoint, save_atomic
-from .config import Config
+from .config import TRAINED_PARTS, Config
 from .data import ImageFolder, InfiniteSampler, ShardSampler
 from .discriminator import MultiDiscriminator
 from .errors import CheckpointError, ConfigError, RastError
 from .graph import LossSettings, RestorationGraph
-from .losses import compute_losses, discriminator_loss
+from .losses import IDENTITY_TERMS, compute_losses, discriminator_loss
 from .model import RAST, ProjectionHeads
 from .sanet import uniform_attention_init
 
@@ -79,7 +79,8 @@ class Trainer:
             raise ConfigError(f"the contrastive losses need batch_size ≥ 4 per process; batch_size "
                               f"{cfg.batch_size} over {self.world_size} processes is too small")
         # Data first: a missing or empty folder fails at once, before any model is built.
-        self.datasets = [ImageFolder(d, cfg.load_size, cfg.crop_size) for d in (cfg.content_dir, cfg.style_dir)]
+        self.datasets = [ImageFolder(d, cfg.load_size, cfg.crop_size, load_size_max=cfg.load_size_max, flips=flips)
+                         for d, flips in ((cfg.content_dir, False), (cfg.style_dir, cfg.style_flips))]
         torch.manual_seed(cfg.seed)
         self.model = RAST(encoder or cfg.encoder, cfg.encoder_path or None, cfg.architecture).to(self.device)
         if cfg.transform_init == "uniform_attention":
@@ -93,7 +94,11 @@ class Trainer:
             from .perceptual import load_lpips
             self.perceptual = load_lpips(cfg.lpips_backend).to(self.device)
         self.settings = LossSettings(cfg.style_difference_eps, cfg.tau, cfg.multirestoration_scales)
-        g_params = [*self.model.transform.parameters(), *self.model.decoder.parameters()]
+        # Only identity terms on (the inverter phase): each image appears once, no pair trick.
+        self.pairs = any(v for k, v in w.items() if k not in IDENTITY_TERMS)
+        for part in cfg.freeze:
+            getattr(self.model, part).requires_grad_(False)
+        g_params = [p for part in TRAINED_PARTS if part not in cfg.freeze for p in getattr(self.model, part).parameters()]
         if self.heads is not None:
             g_params += list(self.heads.parameters())
         self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr)
@@ -138,8 +143,11 @@ class Trainer:
             if opt is not None:
                 for group in opt.param_groups:
                     group["lr"] = self.lr_at(self.step)
-        c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device),
-                                    torch.tensor(self.content_offsets), torch.tensor(self.style_offsets))
+        cid, sid = torch.tensor(self.content_offsets), torch.tensor(self.style_offsets)
+        if self.pairs:
+            c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device), cid, sid)
+        else:
+            c, s, cid = contents[:len(sid)].to(self.device), styles.to(self.device), cid[:len(sid)]
         g = RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
                              d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
                              settings=self.settings, generator=self.generator)

@@ -1,12 +1,15 @@
-"""Train the committed demo checkpoint on the bundled demo set (CPU), resumably, in three phases.
+"""Train the committed demo checkpoint on the CPU with the phased recipe of `rastlib.recipe`, resumably.
 
-Phase 1 (reconstruction): only the pixel identity loss, so T(x, x) ≈ x: the decoder learns to invert the
-    features first (fast: a few hundred steps). Training SANet's loss from scratch on the CPU budget instead
-    gave style-independent textures with no content after 1000 steps (recorded in results/demo_checkpoint).
-Phase 2 (warm-up): SANet's direct content/style + identity losses (`sanet` preset), from phase 1.
-Phase 3 (RAST): the official WACV loss table (`rast_wacv`), from phase 2.
-Rerun the same command to resume after an interruption. Then `--export` writes checkpoints/rast_demo_fp16.pt
-with its training record (config, steps, time, loss curves) in results/demo_checkpoint/.
+    nice python scripts/train_demo_checkpoint.py          # run/resume the phases (a background job for days)
+    python scripts/train_demo_checkpoint.py --export      # write checkpoints/rast_demo_fp16.pt + the record
+
+Each phase trains on data/demo/{content,style} and is diagnosed on data/demo/eval (never trained on); it ends
+when its gate passes. Rerun the same command after an interruption: every phase resumes from its last checkpoint
+in runs/demo_checkpoint/. On a machine without those runs (a fresh clone), training goes on from the committed
+checkpoint: with the phase its record was in, or the next one if that phase's gate had passed (a new optimiser,
+so the loss curve restarts; the record keeps both parts). `--export` writes the newest phase's weights as the
+fp16 demo checkpoint with the record of every phase (steps, compute time, loss curves, diagnostics, gates) in
+results/demo_checkpoint/.
 """
 import argparse
 import json
@@ -16,88 +19,83 @@ from pathlib import Path
 import torch
 
 from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint
-from rastlib.config import make_config
-from rastlib.train import Trainer, read_log
+from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
+from rastlib.recipe import PHASES, RECIPE, gate_record, read_diagnostics, remaining_phases, run_recipe
+from rastlib.train import read_log
 from rastlib.viz import loss_curves
 
-ROOT = "runs/demo_checkpoint"
-# Abandoned attempts, kept in the record.
-ABANDONED = [
-    {"name": "attempt1_sanet_from_scratch", "log": "runs/demo_checkpoint_attempt1/log.jsonl",
-     "outcome": "sanet preset from scratch, lr 3e-4: after 1000 steps the outputs were the same brown texture "
-                "for every style, with no content structure (Dc(I_o, I_c) stayed at its initial value)"},
-    {"name": "attempt2_reconstruction_then_sanet", "log": "runs/demo_checkpoint_attempt2/warmup/log.jsonl",
-     "outcome": "300 reconstruction steps then sanet preset, lr 2e-4: same plateau after 400 steps; the random "
-                "SANet attention scrambles the content features (T(c, c) further from c in Dc than a random "
-                "image)"},
-    {"name": "attempt3_zero_residual_init", "log": "runs/demo_checkpoint_attempt3/warmup/log.jsonl",
-     "outcome": "SANet out_convs zeroed (content path clean, attention silent at start): content outlines after "
-                "250 sanet steps, but the same brown/cream palette for every style, since the output could "
-                "depend on the style only once out_conv had grown; hence transform_init='uniform_attention'"},
-]
+ROOT = Path("runs/demo_checkpoint")
+RECORD = Path("results/demo_checkpoint")
+START = ROOT / "start.json"  # the committed record this machine's runs continue (written on first start)
 
 
-def phase_configs(recon_steps, warmup_steps, rast_steps):
-    recon = make_config("demo", out_dir=f"{ROOT}/reconstruction", loss_preset="sanet", lr=3e-4, amp="bf16",
-                        weights={"direct_content": 0, "direct_style": 0, "identity_feature": 0},
-                        transform_init="uniform_attention", iterations=recon_steps, save_every=50)
-    warm = make_config("demo", out_dir=f"{ROOT}/warmup", loss_preset="sanet", lr=2e-4, amp="bf16",
-                       iterations=warmup_steps, save_every=50, init_from=f"{ROOT}/reconstruction/checkpoint.pt")
-    rast = make_config("demo", out_dir=f"{ROOT}/rast", loss_preset="rast_wacv", lr=1e-4, amp="bf16",
-                       iterations=rast_steps, save_every=25, init_from=f"{ROOT}/warmup/checkpoint.pt")
-    return recon, warm, rast
+def start_point():
+    """(phases to train, checkpoint the first starts from or None); fixed at the first start on this machine."""
+    if not START.is_file():
+        record = load_checkpoint(DEMO_CHECKPOINT).get("record", {})
+        ours = record.get("recipe") == RECIPE
+        ROOT.mkdir(parents=True, exist_ok=True)
+        START.write_text(json.dumps({"phases": [p.name for p in remaining_phases(record)],
+                                     "init": str(DEMO_CHECKPOINT) if ours else None,
+                                     "record": record if ours else {}}, indent=1))
+    start = json.loads(START.read_text())
+    return [p for p in PHASES if p.name in start["phases"]], start["init"], start["record"]
 
 
-def export(phases, record_dir="results/demo_checkpoint"):
-    """Write the last trained phase as the fp16 demo checkpoint, with the record of every phase."""
-    record_dir = Path(record_dir)
+def export(record_dir=RECORD):
+    """Write the newest trained phase as the fp16 demo checkpoint, with the record of every phase (those of the
+    committed checkpoint this machine continued first)."""
+    phases, _, earlier = start_point()
     record_dir.mkdir(parents=True, exist_ok=True)
-    done = [cfg for cfg in phases if (Path(cfg.out_dir) / "checkpoint.pt").is_file()]
-    record = {"data": "bundled demo set: data/demo/content (photos) x data/demo/style (paintings)",
+    record = {"recipe": RECIPE,
+              "data": "train: data/demo/content × data/demo/style; diagnostics: data/demo/eval (never trained on)",
               "hardware": f"{torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}",
-              "torch": str(torch.__version__), "phases": []}
-    for cfg in done:
-        log = read_log(Path(cfg.out_dir) / "log.jsonl")
-        ckpt = load_checkpoint(Path(cfg.out_dir) / "checkpoint.pt")
-        name = Path(cfg.out_dir).name
-        loss_curves(log, record_dir / f"loss_{name}.png")
+              "torch": str(torch.__version__), "phases": list(earlier.get("phases", []))}
+    last = None
+    for phase in phases:
+        run = ROOT / phase.name
+        if not (run / "checkpoint.pt").is_file():
+            break
+        ckpt = load_checkpoint(run / "checkpoint.pt")
+        log = read_log(run / "log.jsonl")[: ckpt["step"]]
+        part = sum(p["name"] == phase.name for p in record["phases"]) + 1
+        loss_curves(log, record_dir / f"loss_{phase.name}_{part}.png")
+        diags = read_diagnostics(run)
+        (record_dir / f"diagnostics_{phase.name}_{part}.jsonl").write_text(
+            "".join(json.dumps(d) + "\n" for d in diags))
+        (record_dir / f"config_{phase.name}_{part}.json").write_text(json.dumps(ckpt["config"], indent=2))
+        cfg = ckpt["config"]
         record["phases"].append({
-            "name": name, "loss_preset": cfg.loss_preset, "steps": ckpt["step"], "batch": cfg.batch_size,
-            "crop": cfg.crop_size, "lr": cfg.lr, "amp": cfg.amp,
-            "compute_seconds": round(sum(r["seconds"] for r in log[: ckpt["step"]]), 1),
-            "skipped_steps": sum(bool(r.get("skipped")) for r in log[: ckpt["step"]]),
-            "final_total_loss_mean_last_50": sum(r["total"] for r in log[ckpt["step"] - 50: ckpt["step"]]) / 50,
+            "name": phase.name, "part": part, "notes": phase.notes, "loss_preset": cfg["loss_preset"],
+            "freeze": cfg["freeze"], "steps": ckpt["step"], "batch": cfg["batch_size"], "crop": cfg["crop_size"],
+            "lr": cfg["lr"], "compute_seconds": round(sum(r["seconds"] for r in log), 1),
+            "diagnose_seconds": round(sum(d.get("seconds", 0) for d in diags), 1),
+            "gate": phase.gate.text, "gate_result": gate_record(run), "last_diagnostics": diags[-1:],
         })
-        (record_dir / f"config_{name}.json").write_text(json.dumps(ckpt["config"], indent=2))
-    record["abandoned_attempts"] = []
-    for attempt in ABANDONED:
-        if Path(attempt["log"]).is_file():
-            log = read_log(attempt["log"])
-            loss_curves(log, record_dir / f"loss_{attempt['name']}.png")
-            record["abandoned_attempts"].append({**attempt, "steps": len(log),
-                                                 "compute_seconds": round(sum(r["seconds"] for r in log), 1)})
+        last = ckpt
+    if last is None:
+        raise SystemExit(f"nothing trained under {ROOT} yet")
     record["total_steps"] = sum(p["steps"] for p in record["phases"])
-    record["total_compute_hours"] = round(sum(p["compute_seconds"] for p in record["phases"]) / 3600, 2)
+    record["total_compute_hours"] = round(sum(p.get("compute_seconds", 0) + p.get("diagnose_seconds", 0)
+                                              for p in record["phases"]) / 3600, 2)
     (record_dir / "record.json").write_text(json.dumps(record, indent=2))
-    export_inference(load_checkpoint(Path(done[-1].out_dir) / "checkpoint.pt"), DEMO_CHECKPOINT, record)
+    export_inference(last, DEMO_CHECKPOINT, record)
     print(f"wrote {DEMO_CHECKPOINT} ({DEMO_CHECKPOINT.stat().st_size / 1e6:.1f} MB) and {record_dir}/")
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--recon-steps", type=int, default=300)
-    ap.add_argument("--warmup-steps", type=int, default=3000)
-    ap.add_argument("--rast-steps", type=int, default=300)
-    ap.add_argument("--phase", choices=["reconstruction", "warmup", "rast", "all", "export"], default="all")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--export", action="store_true", help="export the newest phase, do not train")
+    ap.add_argument("--force", action="store_true", help="go on to the next phase even when a gate failed")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    phases = phase_configs(args.recon_steps, args.warmup_steps, args.rast_steps)
-    for cfg in phases:
-        if args.phase in (Path(cfg.out_dir).name, "all"):
-            Trainer(cfg).fit()
-    if args.phase in ("export", "all"):
-        export(phases)
+    if args.export:
+        export()
+        return
+    phases, init, _ = start_point()
+    run_recipe(ROOT, demo_eval_content_dir(), demo_eval_style_dir(), phases=phases, first_init=init,
+               force=args.force, progress=False)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,195 @@
+"""The phased recipe that trains a working model on little compute, each phase ended by a gate on `diagnose`.
+
+Why phases (results/demo_checkpoint/record.json, ../README "Training the demo checkpoint"): trained end to end on
+a CPU budget, the decoder never learned to invert the VGG features and the style term outweighed the content
+term, so every output was one texture. So:
+
+1. inverter:  the decoder alone learns to invert the features (transform held at the uniform-attention start,
+              identity pixel + feature loss, no pair trick) until T(c, c) is sharp on unseen photos;
+2. transform: the transform alone learns to stylise (SANet's losses, decoder frozen, low style weight first);
+3. joint:     both together at SANet's weights;
+4. rast:      the official RAST (WACV) loss table, so the model is a RAST model, not a SANet one.
+
+A phase trains in chunks of `eval_every` steps; after each chunk `metrics.diagnose` runs on the evaluation
+split and is appended to `<run>/diagnostics.jsonl`; the phase ends when its gate passes (written to
+`<run>/gate.json`) or at `max_steps` (gate failed: the next phase does not start unless forced). Every phase is
+resumable (rerun the same call); a phase whose gate passed is not trained again.
+"""
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .config import make_config
+from .metrics import diagnose, load_eval_set
+
+@dataclass(frozen=True)
+class Gate:
+    """A phase's pass rule on a `diagnose` dict, with its text for the record."""
+    text: str
+    rule: object  # callable(dict) -> bool
+
+    def __call__(self, d):
+        return bool(self.rule(d))
+
+
+INVERTER_GATE = Gate("T(c, c) PSNR ≥ 20 dB on the evaluation photos",
+                     lambda d: d["identity_psnr_content"] >= 20.0)
+STYLISE_GATE = Gate("photo recognisable (content retrieval ≥ 0.75), style retrieval ≥ 2× chance, style spread ≥ 0.3",
+                    lambda d: d["content_retrieval"] >= 0.75 and d["style_retrieval"] >= 2 * d["chance"]
+                    and d["style_spread"] >= 0.3)
+WORKING_GATE = Gate("the model issue's bar: T(c, c) ≥ 20 dB, content retrieval ≥ 0.75, style movement (2nd "
+                    "network) ≥ 2×, style retrieval ≥ 3× chance, restoration SSIM ≥ 0.6",
+                    lambda d: d["identity_psnr_content"] >= 20.0 and d["content_retrieval"] >= 0.75
+                    and d["style_movement_2nd"] >= 2.0 and d["style_retrieval"] >= 3 * d["chance"]
+                    and d["restoration_ssim"] >= 0.6)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase: config overrides (on the run's profile), its step budget, how often to diagnose, its gate, and
+    whether the diagnostics need the paintings (everything but the inverter)."""
+    name: str
+    overrides: dict
+    max_steps: int
+    eval_every: int
+    gate: Gate
+    stylise: bool = True
+    notes: str = ""
+
+
+IDENTITY_ONLY = {"direct_content": 0.0, "direct_style": 0.0}
+
+PHASES = (
+    Phase("inverter", dict(loss_preset="sanet", weights=IDENTITY_ONLY, freeze=("transform",),
+                           transform_init="uniform_attention", batch_size=8, lr=3e-4),
+          max_steps=4000, eval_every=100, gate=INVERTER_GATE, stylise=False,
+          notes="decoder only; identity pixel 50 + identity feature 1; transform held at uniform attention"),
+    Phase("transform", dict(loss_preset="sanet", weights={"direct_style": 1.0}, freeze=("decoder",),
+                            batch_size=8, lr=1e-4),
+          max_steps=3000, eval_every=100, gate=STYLISE_GATE,
+          notes="transform only, SANet losses with style weight 1 (of 3): content first"),
+    Phase("joint", dict(loss_preset="sanet", batch_size=8, lr=1e-4),
+          max_steps=4000, eval_every=200, gate=STYLISE_GATE, notes="both parts, SANet's weights (style 3)"),
+    Phase("rast", dict(loss_preset="rast_wacv", batch_size=8, lr=1e-4),
+          max_steps=20000, eval_every=250, gate=WORKING_GATE, notes="the official RAST (WACV) loss table"),
+)
+
+
+RECIPE = "phased-v1"  # marks the record of a checkpoint this recipe made (older checkpoints are started over)
+
+
+def remaining_phases(record, phases=PHASES):
+    """The phases still to train after a checkpoint whose record is `record`: from the phase after the last one
+    it finished (or that phase again if its gate had not passed); all of them for a checkpoint this recipe did
+    not make."""
+    names = [p.name for p in phases]
+    done = [p for p in record.get("phases", []) if p.get("name") in names] if record.get("recipe") == RECIPE else []
+    if not done:
+        return list(phases)
+    last = done[-1]
+    start = names.index(last["name"]) + int(bool((last.get("gate_result") or {}).get("passed")))
+    return list(phases[start:]) or [phases[-1]]
+
+
+def phase_config(phase, root, profile="demo", previous=None, **overrides):
+    """The training config of `phase` under `root`, initialised from the previous phase's checkpoint."""
+    values = {"out_dir": str(Path(root) / phase.name), "iterations": phase.max_steps, "save_every": 25,
+              "load_size": 136, "load_size_max": 256, "style_flips": True, **phase.overrides, **overrides}
+    if previous is not None:
+        values["init_from"] = str(Path(root) / previous.name / "checkpoint.pt")
+    return make_config(profile, **values)
+
+
+def gate_record(run_dir):
+    """The gate.json of a finished phase, or None."""
+    path = Path(run_dir) / "gate.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_diagnostics(run_dir):
+    path = Path(run_dir) / "diagnostics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def run_phase(phase, cfg, photos, paintings, progress=True, seconds=None, log=print, eval_every=None):
+    """Train `phase` (resuming) until its gate passes or `cfg.iterations` is reached (both write gate.json), or
+    `seconds` of wall time are spent (checked after each chunk; nothing written: a rerun goes on); diagnose every `eval_every` steps
+    (default: the phase's). Returns the gate record ({"passed": …}; "stopped": "time" when time ran out)."""
+    from .train import Trainer
+    done = gate_record(cfg.out_dir)
+    if done is not None:
+        return done
+    every = eval_every or phase.eval_every
+    trainer = Trainer(cfg)
+    run_dir = Path(cfg.out_dir)
+    diag_path = run_dir / "diagnostics.jsonl"
+    kept = [d for d in read_diagnostics(run_dir) if d["step"] <= trainer.step]  # a resumed run redoes the rest
+    run_dir.mkdir(parents=True, exist_ok=True)
+    diag_path.write_text("".join(json.dumps(d) + "\n" for d in kept))
+    start, first_step = time.monotonic(), trainer.step
+    if trainer.step == 0:  # the starting point, for the curves
+        kept.append(_diagnose(trainer, phase, photos, paintings, diag_path))
+    while True:
+        d = kept[-1] if kept else None
+        if d is not None and d["step"] == trainer.step and phase.gate(d):
+            return _finish(run_dir, phase, d, True, log)
+        if trainer.step >= cfg.iterations:
+            return _finish(run_dir, phase, d, False, log)
+        if seconds is not None and trainer.step > first_step and time.monotonic() - start >= seconds:
+            return {"phase": phase.name, "gate": phase.gate.text, "passed": False, "stopped": "time",
+                    "step": trainer.step, "diagnostics": d}
+        trainer.fit(steps=every - trainer.step % every, progress=progress)
+        kept.append(_diagnose(trainer, phase, photos, paintings, diag_path))
+        log(f"[{phase.name}] step {trainer.step}: " + ", ".join(f"{k} {v:.3g}" for k, v in kept[-1].items()
+                                                                   if k not in ("step", "seconds")))
+
+
+def _diagnose(trainer, phase, photos, paintings, path):
+    t0 = time.perf_counter()
+    trainer.model.eval()
+    d = diagnose(trainer.model, photos, paintings if phase.stylise else None)
+    record = {"step": trainer.step, **d, "seconds": round(time.perf_counter() - t0, 1)}
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    return record
+
+
+def _finish(run_dir, phase, d, passed, log):
+    record = {"phase": phase.name, "gate": phase.gate.text, "passed": passed, "step": d and d["step"],
+              "diagnostics": d}
+    (Path(run_dir) / "gate.json").write_text(json.dumps(record, indent=2))
+    log(f"[{phase.name}] gate {'PASSED' if passed else 'NOT passed'} at step {record['step']}: {phase.gate.text}")
+    return record
+
+
+def run_recipe(root, eval_content, eval_style, profile="demo", phases=PHASES, size=256, force=False,
+               progress=True, seconds=None, phase_seconds=None, first_init=None, eval_every=None, log=print,
+               **overrides):
+    """Run `phases` in order under `root` (resumable); returns {phase name: gate record}.
+
+    A phase starts only when the previous one passed its gate, or with `force` (the device run, where each phase
+    gets `phase_seconds` of wall time and then the next one starts). `seconds` bounds the whole call.
+    `first_init`: the checkpoint the first phase starts from (default: its config's own start).
+    """
+    photos, paintings = load_eval_set(eval_content, size), load_eval_set(eval_style, size)
+    device = torch.device(overrides.get("device", "cpu") if overrides.get("device") != "auto" else "cpu")
+    photos, paintings = photos.to(device), paintings.to(device)
+    results, previous = {}, None
+    deadline = None if seconds is None else time.monotonic() + seconds
+    for phase in phases:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
+        if phase_seconds is not None:
+            left = phase_seconds if left is None else min(left, phase_seconds)
+        extra = {"init_from": str(first_init)} if previous is None and first_init else {}
+        cfg = phase_config(phase, root, profile, previous, **extra, **overrides)
+        with torch.random.fork_rng(devices=[]):
+            results[phase.name] = rec = run_phase(phase, cfg, photos, paintings, progress, left, log, eval_every)
+        if not (rec["passed"] or force):
+            break
+        previous = phase
+    return results

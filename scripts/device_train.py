@@ -1,0 +1,133 @@
+"""One call on a lent GPU (`scripts/device_train.sh`): probe the step speed, train on from the committed checkpoint
+with the phased recipe (bf16 autocast, phases timed by the clock), diagnose, benchmark, write ≤ 8 files to OUT.
+
+    python scripts/device_train.py --out $OUT --seconds 420            # on the GPU
+    python scripts/device_train.py --out /tmp/o --seconds 20 --dry-run # on the CPU, tiny sizes (the tests)
+
+Files written to OUT (each < 16 MiB): rast_device_fp16.pt (the trained generator, with its record),
+train_log.jsonl (every step of every phase), diagnostics.json (the speed probe and every diagnosis),
+diagnostics.md (the final one), sheet.png, bench.json + bench.md (GPU only: `rastlib bench --gpu-only`); the
+shell wrapper adds run.log. The device machine lacks stlpips-pytorch (62 MB, over what travels), so the
+second-network style measure is NaN there: run `python -m rastlib diagnose --checkpoint …` here afterwards.
+The committed checkpoint's record names the last phase it finished; training goes on with the phase after
+it (or that phase again when its gate had not passed). On the device every phase runs until its gate passes or
+its share of the time is spent, then the next one starts (the gate result is recorded either way).
+"""
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint
+from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
+from rastlib.demo import run_diagnose
+from rastlib.recipe import RECIPE, remaining_phases, run_recipe
+from rastlib.train import read_log
+
+
+def probe(batches, crop, device, amp, seconds_each, init):
+    """Training images per second of the first remaining phase's step at each batch size (a few steps each)."""
+    import tempfile
+    from rastlib.config import make_config
+    from rastlib.train import Trainer
+    rows = []
+    for batch in batches:
+        cfg = make_config("demo", out_dir=tempfile.mkdtemp(prefix="probe-"), batch_size=batch, crop_size=crop,
+                          load_size=crop, device=device, amp=amp, loss_preset="rast_wacv", init_from=init or "",
+                          workers=4 if device == "cuda" else 0)
+        try:
+            trainer = Trainer(cfg, resume=False)
+            contents, styles = next(trainer.batches())
+            trainer.train_step(contents, styles)  # warm-up (cuDNN autotuning)
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds_each or n < 2:
+                trainer.train_step(contents, styles)
+                n += 1
+            if device == "cuda":
+                torch.cuda.synchronize()
+            dt = (time.perf_counter() - t0) / n
+            rows.append({"batch": batch, "ms_per_step": 1000 * dt, "images_per_s": batch / dt})
+        except torch.OutOfMemoryError:
+            rows.append({"batch": batch, "error": "out of memory"})
+            break
+        finally:
+            if device == "cuda":
+                torch.cuda.empty_cache()
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seconds", type=float, default=420, help="wall time for training (all phases)")
+    ap.add_argument("--checkpoint", default=str(DEMO_CHECKPOINT))
+    ap.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes and budget: checks the script")
+    args = ap.parse_args()
+    t_start = time.monotonic()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cuda = torch.cuda.is_available() and not args.dry_run
+    device, amp = ("cuda", "bf16") if cuda else ("cpu", "none")
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+    crop, batches, eval_size = (256, (8, 16, 32), 256) if cuda else (64, (4,), 64)
+    record = load_checkpoint(args.checkpoint).get("record", {})
+    phases = remaining_phases(record)
+
+    rows = probe(batches, crop, device, amp, 4.0 if cuda else 0.0, args.checkpoint)
+    ok = [r for r in rows if "images_per_s" in r]
+    batch = max(ok, key=lambda r: r["images_per_s"])["batch"]
+    speed = {"device": probe_device(cuda), "amp": amp, "crop": crop, "rows": rows, "chosen_batch": batch}
+    print(f"probe: {rows}; batch {batch}", flush=True)
+
+    root = Path("/tmp/rast_device_run")
+    shutil.rmtree(root, ignore_errors=True)
+    seconds = args.seconds - (time.monotonic() - t_start)
+    overrides = dict(device=device, amp=amp, batch_size=batch, crop_size=crop, load_size=crop + crop // 8,
+                     load_size_max=2 * crop, workers=8 if cuda else 0, save_every=200 if cuda else 2,
+                     iterations=10**6 if cuda else 4)
+    results = run_recipe(root, demo_eval_content_dir(), demo_eval_style_dir(), profile="demo" if cuda else "smoke",
+                         phases=phases, size=eval_size, force=True, progress=False, seconds=seconds,
+                         phase_seconds=seconds / len(phases), first_init=args.checkpoint,
+                         eval_every=500 if cuda else 2, **overrides)
+
+    # The last phase that trained: its checkpoint, log and diagnostics come back.
+    trained = [p for p in phases if (root / p.name / "checkpoint.pt").is_file()]
+    if not trained:
+        raise SystemExit(f"no phase trained: {seconds:.0f} s were left after the probe (raise --seconds)")
+    logs, diags = [], []
+    for p in trained:
+        logs += [{"phase": p.name, **r} for r in read_log(root / p.name / "log.jsonl")]
+        diags += [{"phase": p.name, **json.loads(line)}
+                  for line in (root / p.name / "diagnostics.jsonl").read_text().splitlines() if line.strip()]
+    (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs))
+    last = load_checkpoint(root / trained[-1].name / "checkpoint.pt")
+    earlier = record.get("phases", []) if record.get("recipe") == RECIPE else []
+    new_record = {**record, "recipe": RECIPE, "phases": earlier + [
+        {"name": p.name, "device": probe_device(cuda), "steps": sum(1 for r in logs if r["phase"] == p.name),
+         "gate": p.gate.text, "gate_result": results.get(p.name), "batch": batch, "crop": crop, "amp": amp}
+        for p in trained]}
+    ckpt_out = out / "rast_device_fp16.pt"
+    export_inference(last, ckpt_out, new_record)
+    final = run_diagnose(out / "final", ckpt_out, size=eval_size, device=device)
+    for name in ("diagnostics.md", "sheet.png"):
+        shutil.move(out / "final" / name, out / name)
+    (out / "diagnostics.json").write_text(json.dumps({"probe": speed, "during_training": diags, "final": final},
+                                                     indent=1))
+    shutil.rmtree(out / "final")
+    if cuda:
+        from rastlib.bench import run as bench
+        bench(out, gpu_only=True)
+    print(f"done in {time.monotonic() - t_start:.0f} s: {sorted(p.name for p in out.iterdir())}", flush=True)
+
+
+def probe_device(cuda):
+    return torch.cuda.get_device_name() if cuda else "cpu (dry run)"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""The collapse diagnostics on constructed models whose right answers are known, and the recipe's phase gates."""
+import json
+
+import pytest
+import torch
+
+from rastlib.config import make_config
+from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
+from rastlib.metrics import diagnose, load_eval_set
+from rastlib.recipe import INVERTER_GATE, STYLISE_GATE, WORKING_GATE, Gate, Phase, run_recipe
+
+
+class Constructed(torch.nn.Module):
+    """A stand-in for RAST with the interface `diagnose` uses: its "features" are the image itself, and
+    `transfer` returns the content ("identity"), the style ("style"), or one fixed texture ("texture")."""
+
+    class transform:  # noqa: N801 - mimics RAST.transform.levels
+        levels = 5
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+
+    def encode(self, x, upto=5, first=0):
+        return [None] * first + [x] * (upto - first)
+
+    def transfer(self, content_feats, style_feats):
+        c, s = content_feats[3], style_feats[3]
+        if self.kind == "identity":
+            return c
+        if self.kind == "style":
+            return s
+        g = torch.Generator().manual_seed(0)
+        return torch.rand(c.shape[1:], generator=g).expand_as(c)
+
+
+@pytest.fixture(scope="module")
+def eval_set():
+    return load_eval_set(demo_eval_content_dir(), 64, limit=6), load_eval_set(demo_eval_style_dir(), 64)
+
+
+@pytest.fixture(scope="module")
+def scores(eval_set):
+    photos, paintings = eval_set
+    return {kind: diagnose(Constructed(kind), photos, paintings) for kind in ("identity", "style", "texture")}
+
+
+def test_eval_split_is_disjoint_from_training():
+    from rastlib.data import demo_content_dir, demo_style_dir, list_images
+    for train, held in ((demo_content_dir(), demo_eval_content_dir()), (demo_style_dir(), demo_eval_style_dir())):
+        train_stems = {p.stem.split("_crop")[0] for p in list_images(train)}
+        assert not train_stems & {p.stem for p in list_images(held)}
+    assert len(list_images(demo_eval_style_dir())) >= 6
+
+
+def test_identity_model_is_perfect_on_identity_and_content(scores, eval_set):
+    d = scores["identity"]
+    assert d["identity_psnr_content"] >= 99 and d["identity_ssim_content"] == pytest.approx(1.0, abs=1e-5)
+    assert d["identity_psnr_style"] >= 99
+    assert d["content_retrieval"] == 1.0
+    assert d["content_Dc_output"] < 1e-3 * d["content_Dc_random"]
+    assert d["restoration_ssim"] == pytest.approx(1.0, abs=1e-5)
+    # the output is the photo: no move towards any painting, and one nearest painting per photo
+    assert d["style_movement_2nd"] == pytest.approx(1.0, abs=1e-5)
+    assert d["style_retrieval"] == pytest.approx(d["chance"]) == pytest.approx(1 / eval_set[1].shape[0])
+    assert d["style_spread"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fixed_texture_scores_chance(scores, eval_set):
+    d = scores["texture"]
+    n = eval_set[0].shape[0]
+    assert d["style_retrieval"] == pytest.approx(d["chance"])
+    assert d["style_spread"] == pytest.approx(0.0, abs=1e-6)
+    assert d["content_retrieval"] == pytest.approx(1 / n)
+    assert d["identity_psnr_content"] < 15
+
+
+def test_style_copy_retrieves_style_not_content(scores, eval_set):
+    d = scores["style"]
+    n = eval_set[0].shape[0]
+    assert d["style_retrieval"] == 1.0
+    assert d["style_spread"] == pytest.approx(1.0, rel=1e-4)
+    assert d["content_retrieval"] == pytest.approx(1 / n)
+    assert d["style_movement_2nd"] > 1e3  # distance to the painting is ~0
+
+
+def test_diagnose_without_paintings_measures_identity_only(eval_set):
+    d = diagnose(Constructed("identity"), eval_set[0])
+    assert set(d) == {"identity_psnr_content", "identity_ssim_content"}
+
+
+def test_gates_at_their_thresholds():
+    base = {"identity_psnr_content": 20.0, "content_retrieval": 0.75, "style_retrieval": 0.5, "chance": 1 / 6,
+            "style_spread": 0.3, "style_movement_2nd": 2.0, "restoration_ssim": 0.6}
+    assert INVERTER_GATE(base) and STYLISE_GATE(base) and WORKING_GATE(base)
+    for key, below in (("identity_psnr_content", 19.99), ("content_retrieval", 0.7499), ("style_retrieval", 0.4999),
+                       ("style_movement_2nd", 1.999), ("restoration_ssim", 0.5999)):
+        assert not WORKING_GATE({**base, key: below}), key
+    assert not INVERTER_GATE({**base, "identity_psnr_content": 19.99})
+    assert not STYLISE_GATE({**base, "style_spread": 0.29})
+    assert STYLISE_GATE({**base, "style_retrieval": 1 / 3}) and not STYLISE_GATE({**base, "style_retrieval": 0.33})
+
+
+def _phases(second_gate):
+    tiny = dict(loss_preset="sanet", weights={"direct_content": 0.0, "direct_style": 0.0}, freeze=("transform",),
+                transform_init="uniform_attention")
+    return (Phase("first", tiny, max_steps=4, eval_every=2, gate=Gate("step ≥ 2", lambda d: d["step"] >= 2),
+                  stylise=False),
+            Phase("second", dict(loss_preset="sanet", freeze=("decoder",)), max_steps=2, eval_every=2,
+                  gate=second_gate))
+
+
+def test_recipe_runs_phases_through_their_gates(tmp_path):
+    kw = dict(profile="smoke", size=64, progress=False, log=lambda *a: None, load_size=72, crop_size=64)
+    never = Gate("never", lambda d: False)
+    res = run_recipe(tmp_path, demo_eval_content_dir(), demo_eval_style_dir(), phases=_phases(never), **kw)
+    assert res["first"]["passed"] and res["first"]["step"] == 2  # stopped at the gate, not at max_steps
+    assert res["second"]["passed"] is False and res["second"]["step"] == 2  # gate failed at max_steps
+    first_log = [json.loads(x) for x in (tmp_path / "first" / "diagnostics.jsonl").read_text().splitlines()]
+    assert [d["step"] for d in first_log] == [0, 2]
+    assert "style_retrieval" in json.loads((tmp_path / "second" / "gate.json").read_text())["diagnostics"]
+    # the second phase started from the first's weights, with the decoder frozen
+    from rastlib.checkpoint import load_checkpoint
+    a, b = (load_checkpoint(tmp_path / n / "checkpoint.pt")["generator"] for n in ("first", "second"))
+    assert all(torch.equal(a["decoder"][k], b["decoder"][k]) for k in a["decoder"])
+    assert not all(torch.equal(a["transform"][k], b["transform"][k]) for k in a["transform"])
+    # a rerun does not train a finished phase again
+    again = run_recipe(tmp_path, demo_eval_content_dir(), demo_eval_style_dir(), phases=_phases(never), **kw)
+    assert again == json.loads(json.dumps(res))
+
+
+def test_recipe_stops_at_a_failed_gate(tmp_path):
+    kw = dict(profile="smoke", size=64, progress=False, log=lambda *a: None, load_size=72, crop_size=64)
+    phases = (Phase("only", _phases(None)[0].overrides, max_steps=2, eval_every=2,
+                    gate=Gate("never", lambda d: False), stylise=False), _phases(None)[1])
+    res = run_recipe(tmp_path, demo_eval_content_dir(), demo_eval_style_dir(), phases=phases, **kw)
+    assert list(res) == ["only"] and not res["only"]["passed"]
+    assert not (tmp_path / "second").exists()
+
+
+def test_freeze_trains_only_the_other_part(tmp_path):
+    from rastlib.train import Trainer
+    cfg = make_config("smoke", out_dir=str(tmp_path), loss_preset="sanet", freeze=("transform",), iterations=1,
+                      weights={"direct_content": 0.0, "direct_style": 0.0})
+    t = Trainer(cfg)
+    before = {k: v.clone() for k, v in t.model.generator_state()["transform"].items()}
+    t.fit(progress=False)
+    assert all(torch.equal(before[k], v) for k, v in t.model.generator_state()["transform"].items())
+    assert not t.pairs  # identity-only: each image once, no pair trick
+    with pytest.raises(Exception, match="freeze"):
+        make_config("smoke", freeze=("transform", "decoder"))

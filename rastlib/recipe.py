@@ -166,25 +166,26 @@ def _finish(run_dir, phase, d, passed, log):
 
 
 def run_recipe(root, eval_content, eval_style, profile="demo", phases=PHASES, size=256, force=False,
-               progress=True, seconds=None, phase_seconds=None, first_init=None, eval_every=None, log=print,
+               progress=True, seconds=None, share_time=False, first_init=None, eval_every=None, log=print,
                **overrides):
     """Run `phases` in order under `root` (resumable); returns {phase name: gate record}.
 
-    A phase starts only when the previous one passed its gate, or with `force` (the device run, where each phase
-    gets `phase_seconds` of wall time and then the next one starts). `seconds` bounds the whole call.
-    `first_init`: the checkpoint the first phase starts from (default: its config's own start).
+    A phase starts only when the previous one passed its gate, or with `force`. `seconds` bounds the whole call;
+    with `share_time` (the device run) each phase gets an equal share of the time still left, so a phase that
+    passes its gate early leaves more to the next ones. `first_init`: the checkpoint the first phase starts
+    from (default: its config's own start).
     """
     photos, paintings = load_eval_set(eval_content, size), load_eval_set(eval_style, size)
     device = torch.device(overrides.get("device", "cpu") if overrides.get("device") != "auto" else "cpu")
     photos, paintings = photos.to(device), paintings.to(device)
     results, previous = {}, None
     deadline = None if seconds is None else time.monotonic() + seconds
-    for phase in phases:
+    for i, phase in enumerate(phases):
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             break
-        if phase_seconds is not None:
-            left = phase_seconds if left is None else min(left, phase_seconds)
+        if share_time and left is not None:
+            left /= len(phases) - i
         extra = {"init_from": str(first_init)} if previous is None and first_init else {}
         cfg = phase_config(phase, root, profile, previous, **extra, **overrides)
         with torch.random.fork_rng(devices=[]):

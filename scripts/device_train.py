@@ -9,9 +9,10 @@ train_log.jsonl (every step of every phase), diagnostics.json (the speed probe a
 diagnostics.md (the final one), sheet.png, bench.json + bench.md (GPU only: `rastlib bench --gpu-only`); the
 shell wrapper adds run.log. The device machine lacks stlpips-pytorch (62 MB, over what travels), so the
 second-network style measure is NaN there: run `python -m rastlib diagnose --checkpoint …` here afterwards.
-The committed checkpoint's record names the last phase it finished; training goes on with the phase after
-it (or that phase again when its gate had not passed). On the device every phase runs until its gate passes or
-its share of the time is spent, then the next one starts (the gate result is recorded either way).
+The committed checkpoint's record names the last phase it trained; training goes on with the phase after it
+(or that phase again when its gate had not passed); a checkpoint the recipe did not make is started over. On
+the device every phase runs until its gate passes or its share of the time left is spent, then the next one
+starts (the gate result is recorded either way).
 """
 import argparse
 import json
@@ -92,7 +93,7 @@ def main():
                      iterations=10**6 if cuda else 4)
     results = run_recipe(root, demo_eval_content_dir(), demo_eval_style_dir(), profile="demo" if cuda else "smoke",
                          phases=phases, size=eval_size, force=True, progress=False, seconds=seconds,
-                         phase_seconds=seconds / len(phases), first_init=args.checkpoint,
+                         share_time=True, first_init=args.checkpoint if record.get("recipe") == RECIPE else None,
                          eval_every=500 if cuda else 2, **overrides)
 
     # The last phase that trained: its checkpoint, log and diagnostics come back.

@@ -210,7 +210,7 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
            "identity_ssim_content": ssim(photos, cc).mean().item()}
     if paintings is None:
         return (out, None) if return_images else out
-    n, m = photos.shape[0], paintings.shape[0]
+    n, m, dev = photos.shape[0], paintings.shape[0], photos.device
     fs = model.encode(paintings, upto, first=3)
     ss = model.transfer(fs, fs).clamp(0, 1)
     out.update(identity_psnr_style=psnr(paintings, ss).mean().item(),
@@ -220,29 +220,28 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
                                                for f in fs]).clamp(0, 1) for j in range(m)], dim=1)
     flat = outputs.flatten(0, 1)                                    # row i*m + j = T(c_i, s_j)
     f_out, f_c, f_s = enc(flat), enc(photos), enc(paintings)
-    ds_out_s = _pairwise_ds(_stats(f_out), _stats(f_s))             # [n*m, m]
-    want_s = torch.arange(m).repeat(n)
+    st_out, st_s = _stats(f_out), _stats(f_s)
+    ds_out_s = _pairwise_ds(st_out, st_s)                            # [n*m, m]
+    want_s = torch.arange(m, device=dev).repeat(n)                 # row i*m + j: painting j …
+    want_c = torch.arange(n, device=dev).repeat_interleave(m)        # … and photo i
+    rows = torch.arange(n * m, device=dev)
     out["style_retrieval"] = (ds_out_s.argmin(1) == want_s).float().mean().item()
     out["chance"] = 1.0 / m
-    off = ~torch.eye(m, dtype=torch.bool)
-    ds_ss = _pairwise_ds(_stats(f_s), _stats(f_s))[off].mean()
-    so = _stats(f_out)
-    spreads = [_pairwise_ds([(a[i * m:(i + 1) * m], b[i * m:(i + 1) * m]) for a, b in so],
-                            [(a[i * m:(i + 1) * m], b[i * m:(i + 1) * m]) for a, b in so])[off].mean()
-               for i in range(n)]
-    out["style_spread"] = (torch.stack(spreads).mean() / ds_ss).item()
+    same_photo_other_painting = (want_c[:, None] == want_c[None, :]) & (want_s[:, None] != want_s[None, :])
+    spread = _pairwise_ds(st_out, st_out)[same_photo_other_painting].mean()
+    between_paintings = _pairwise_ds(st_s, st_s)[~torch.eye(m, dtype=torch.bool, device=dev)].mean()
+    out["style_spread"] = (spread / between_paintings).item()
     dc_out_c = _pairwise_dc(f_out, f_c)                              # [n*m, n]
-    want_c = torch.arange(n).repeat_interleave(m)
-    out["content_Dc_output"] = dc_out_c[torch.arange(n * m), want_c].mean().item()
-    out["content_Dc_random"] = _pairwise_dc(f_c, f_c)[~torch.eye(n, dtype=torch.bool)].mean().item()
+    out["content_Dc_output"] = dc_out_c[rows, want_c].mean().item()
+    out["content_Dc_random"] = _pairwise_dc(f_c, f_c)[~torch.eye(n, dtype=torch.bool, device=dev)].mean().item()
     out["content_retrieval"] = (dc_out_c.argmin(1) == want_c).float().mean().item()
     net = style_net or _default_style_net(photos.device)
     if net is None:
         out["style_movement_2nd"] = float("nan")  # stlpips-pytorch is not installed (e.g. on a device machine)
     else:
-        st_c, st_s, st_o = (second_network_stats(net, x) for x in (photos, paintings, flat))
-        before = _pairwise_stats_distance(st_c, st_s).repeat_interleave(m, 0)[torch.arange(n * m), want_s]
-        after = _pairwise_stats_distance(st_o, st_s)[torch.arange(n * m), want_s]
+        net_c, net_s, net_o = (second_network_stats(net, x) for x in (photos, paintings, flat))
+        before = _pairwise_stats_distance(net_c, net_s).repeat_interleave(m, 0)[rows, want_s]
+        after = _pairwise_stats_distance(net_o, net_s)[rows, want_s]
         out["style_movement_2nd"] = torch.exp((before.log() - after.clamp_min(1e-12).log()).mean()).item()
     restored = torch.cat([model.transfer(model.encode(outputs[:, j], upto, first=3), fc).clamp(0, 1)
                           for j in range(m)])                        # row j*n + i = T(T(c_i, s_j), c_i)

@@ -190,7 +190,7 @@ def try_art_fid(triples, out_dir, download=False, device="cpu"):
 
 
 def batch_pairs(content_dir, style_dir, out_dir, size=512, max_size=2048):
-    """(name, stylised, content, style) of every output of `stylize.stylize_folder` in `out_dir`, for
+    """(name, stylised, content, style) of every output of `batch.stylize_folder` in `out_dir`, for
     `write_pair_folders`; contents and styles are loaded as the batch loaded them, so the sizes match."""
     from .stylize import output_name
     styles, loaded = list_images(style_dir), {}  # each style loaded once, as the batch kept them

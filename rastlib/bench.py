@@ -132,6 +132,43 @@ def stylisation_latency(sizes=(256, 512, 1024), repeats=3, device="cpu", checkpo
     return rows
 
 
+def slider_latency(size=256, moves=10, checkpoint=None):
+    """Seconds per move of the notebook's alpha slider (`viz.AlphaSlider.render`: blend, decode, PNG) at size²,
+    median of `moves` moves, against a full `stylize` call per move (what the slider did before)."""
+    from .checkpoint import load_model
+    from .stylize import stylize
+    from .viz import AlphaSlider
+    model = load_model(checkpoint)
+    c, s = _pair(size, "cpu")
+    slider = AlphaSlider(model, [("bench", c, s)])
+    times, full = [], []
+    for i in range(moves):
+        alpha = (i % 10) / 10 + 0.05
+        t0 = time.perf_counter()
+        slider.slider.value = alpha  # observe → render, as a drag in JupyterLab does
+        times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            stylize(model, c, s, alpha=alpha)
+        full.append(time.perf_counter() - t0)
+    return {"size": size, "moves": moves, "threads": torch.get_num_threads(),
+            "seconds_per_move": statistics.median(times), "full_stylize_seconds": statistics.median(full)}
+
+
+def run_slider(out="results/bench", size=256):
+    """The slider row alone (`python -m rastlib bench --slider`): writes slider.json and slider.md to `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    r = {"machine": machine(), **slider_latency(size)}
+    (out / "slider.json").write_text(json.dumps(r, indent=1))
+    (out / "slider.md").write_text(
+        f"# Slider latency ({r['machine']['cpu']}, {r['threads']} torch threads, torch {r['machine']['torch']}, "
+        f"{r['machine']['date']})\n\n| size | per slider move (blend + decode + PNG) | full stylisation per move "
+        f"(before) | target |\n|---|---|---|---|\n| {r['size']}² | {r['seconds_per_move']:.3f} s | "
+        f"{r['full_stylize_seconds']:.3f} s | ≤ 0.3 s |\n")
+    return r
+
+
 def attention_matrix_gb(size):
     """GB of one float32 N×N attention matrix at relu4_1 (N = (size/8)²) for a size² image."""
     return (size // 8) ** 4 * 4 / 1e9

@@ -4,12 +4,11 @@ A training checkpoint holds {format, version, kind="train", config, step, genera
 optimisers, rng}; an inference checkpoint (`export_inference`) holds only the generator (fp16 by default),
 the config and a training record. Nothing in either needs pickled code, so a file that does is refused.
 """
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_write
 from .errors import CheckpointError
 
 FORMAT = "rastlib-checkpoint"
@@ -22,31 +21,9 @@ RESUMABLE_FIELDS = {"iterations", "save_every", "log_every", "workers", "device"
 
 
 def save_atomic(obj, path):
-    """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
-
-    A crash at any moment leaves either the old complete file or the new complete file, never a torn one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """torch.save `obj` to `path` atomically (`atomic.atomic_write`)."""
+    with atomic_write(path) as f:
+        torch.save(obj, f)
 
 
 def load_checkpoint(path, map_location="cpu"):

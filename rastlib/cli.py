@@ -129,6 +129,7 @@ def build_parser():
     b.add_argument("--out", default="results/bench")
     b.add_argument("--quick", action="store_true", help="tiny sizes (what the tests run)")
     b.add_argument("--gpu-only", action="store_true", help="only the GPU training steps (about a minute)")
+    b.add_argument("--slider", action="store_true", help="only the notebook slider's latency per move")
 
     u = sub.add_parser("compare-upstream", help="the kit's model and the official RAST weights on the same pairs")
     u.add_argument("--decoder", required=True, help="official decoder_iter_160000.pth")
@@ -215,7 +216,7 @@ def cmd_train(args):
 
 def cmd_batch(args):
     from .checkpoint import load_model
-    from .stylize import stylize_folder
+    from .batch import stylize_folder
     model = load_model(args.checkpoint, device=args.device)
     counts = stylize_folder(model, args.content_dir, args.style_dir, args.output, size=args.size,
                             max_size=args.max_size, alpha=args.alpha, preserve_color=args.preserve_color)
@@ -228,7 +229,11 @@ def cmd_batch(args):
 
 
 def cmd_bench(args):
-    from .bench import run
+    from .bench import run, run_slider
+    if args.slider:
+        run_slider(args.out)
+        print((Path(args.out) / "slider.md").read_text())
+        return
     run(args.out, quick=args.quick, gpu_only=args.gpu_only)
     print((Path(args.out) / "bench.md").read_text())
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import operator
 import os
 import random
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_write
 from .errors import ConfigError, DataError, ImageError
 
 __all__ = [
@@ -142,23 +142,16 @@ def to_pil(t: torch.Tensor) -> Image.Image:
 def save_image(t: torch.Tensor | Image.Image, path: str | os.PathLike, quality: int = 95) -> Path:
     """Write an image tensor (or PIL image) atomically; the format comes from the file extension.
 
-    The file is written to a temporary file in the same folder, then moved into place with os.replace, so a
-    crash never leaves a half-written image. Parent folders are created. Returns the path.
+    Written with `atomic.atomic_write` (a crash never leaves a half-written image; the usual permissions);
+    parent folders are created. Returns the path.
     """
     p = Path(path)
     fmt = Image.registered_extensions().get(p.suffix.lower())
     if fmt is None:
         raise ImageError(f"cannot save image {p}: unknown file extension {p.suffix!r}")
     img = t if isinstance(t, Image.Image) else to_pil(t)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(p) as f:
+        img.save(f, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
     return p
 
 

@@ -39,22 +39,26 @@ class RAST(nn.Module):
         [0, 1]."""
         return self.encoder(x, upto, first)
 
-    def transfer(self, content_feats, style_feats, alpha=1.0, weights=None):
-        """Decode the SANet transform of encoded content/style features.
+    def transformed(self, content_feats, style_feats, weights=None):
+        """The transform's output for encoded content/style taps: what the decoder turns into the image.
 
         With `weights`, `style_feats` is a list of several styles' taps and their transforms are blended with
-        those weights in feature space (style interpolation), then decoded once.
+        those weights in feature space (style interpolation).
+        """
+        if weights is None:
+            return self.transform(*_transform_inputs(content_feats, style_feats))
+        return sum(w * self.transform(*_transform_inputs(content_feats, f)) for w, f in zip(weights, style_feats))
+
+    def transfer(self, content_feats, style_feats, alpha=1.0, weights=None):
+        """Decode the SANet transform of encoded content/style features (see `transformed`).
+
         alpha < 1 blends with the content's identity transform(c, c), the features the identity loss trains the
         decoder to turn back into the content (AdaIN blends with raw relu4_1 instead, because its decoder
         inverts relu4_1 itself; ours never sees raw relu4_1).
         """
-        if weights is None:
-            t = self.transform(*_transform_inputs(content_feats, style_feats))
-        else:
-            t = sum(w * self.transform(*_transform_inputs(content_feats, f)) for w, f in zip(weights, style_feats))
+        t = self.transformed(content_feats, style_feats, weights)
         if alpha != 1.0:
-            identity = self.transform(*_transform_inputs(content_feats, content_feats))
-            t = alpha * t + (1.0 - alpha) * identity
+            t = alpha * t + (1.0 - alpha) * self.transformed(content_feats, content_feats)
         return self.decoder(t)
 
     def forward(self, content_feats, style_feats):
@@ -69,18 +73,24 @@ class RAST(nn.Module):
         Inputs are reflection-padded to a multiple of 16 and the output cropped back.
         """
         squeeze = content.dim() == 3
-        content = _as_batch(content, "content")
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-        styles = list(style) if isinstance(style, (list, tuple)) else [style]
-        weights = _style_weights(weights, len(styles)) if isinstance(style, (list, tuple)) else None
-        c, (h, w) = pad_to_multiple(content)
-        upto = self.transform.levels  # the transform reads only relu4_1 (and relu5_1): first=3 frees the rest
-        feats = [self.encode(pad_to_multiple(_match_batch(_as_batch(s, "style"), content))[0], upto, first=3)
-                 for s in styles]
-        out = self.transfer(self.encode(c, upto, first=3), feats if weights else feats[0], alpha, weights)
+        several = isinstance(style, (list, tuple))
+        weights = _style_weights(weights, len(style)) if several else None
+        content_feats, style_feats, (h, w) = self.encode_inputs(content, list(style) if several else [style])
+        out = self.transfer(content_feats, style_feats if several else style_feats[0], alpha, weights)
         out = out[..., :h, :w]
         return out[0] if squeeze else out
+
+    def encode_inputs(self, content, styles):
+        """(content taps, [taps of each style], (H, W)) of RGB images, each reflection-padded to a multiple of 16;
+        only the taps the transform reads are kept (first=3 frees the rest early)."""
+        content = _as_batch(content, "content")
+        c, size = pad_to_multiple(content)
+        upto = self.transform.levels
+        feats = [self.encode(pad_to_multiple(_match_batch(_as_batch(s, "style"), content))[0], upto, first=3)
+                 for s in styles]
+        return self.encode(c, upto, first=3), feats, size
 
     def restore_content(self, stylised, content):
         """I_c' = T(I_o, I_c): the content image restored from the stylised one."""

@@ -59,69 +59,52 @@ def stylize(model, content, styles, weights=None, alpha=1.0, preserve_color=None
     content: [B,3,H,W] or [3,H,W]; styles: one style tensor or a list (weights: one number each, normalised;
     default equal); alpha: style strength in [0, 1]; preserve_color: None, "coral" or "luminance".
     """
+    several = isinstance(styles, (list, tuple))
+    content, prepared, finish = _prepare(content, list(styles) if several else [styles], preserve_color)
+    out = model.T(content, prepared if several else prepared[0], alpha=alpha, weights=weights if several else None)
+    return finish(out)
+
+
+class AlphaBlend:
+    """`stylize(model, content, style, alpha, preserve_color)` for any alpha from one encoding: what the slider
+    calls on every move. The transforms of T(c, s) and T(c, c) are computed once; each alpha is then their blend
+    and one decoder pass (about a third of a full stylisation)."""
+
+    @torch.no_grad()
+    def __init__(self, model, content, style, preserve_color=None):
+        self.model = model
+        content, (style,), self.finish = _prepare(content, [style], preserve_color)
+        content_feats, (style_feats,), self.size = model.encode_inputs(content, [style])
+        self.styled = model.transformed(content_feats, style_feats)
+        self.identity = model.transformed(content_feats, content_feats)
+
+    @torch.no_grad()
+    def __call__(self, alpha):
+        if not 0.0 <= float(alpha) <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        h, w = self.size
+        t = self.styled if alpha == 1.0 else alpha * self.styled + (1.0 - alpha) * self.identity
+        return self.finish(self.model.decoder(t)[..., :h, :w])
+
+
+def _prepare(content, styles, preserve_color):
+    """(content, styles, finish) for colour preservation: the inputs the model sees, and what turns its output
+    into the result (the content's chrominance put back, for "luminance"; clamping to [0, 1])."""
     if preserve_color not in (None, *COLOR_MODES):
         raise ConfigError(f"preserve_color must be None, 'coral' or 'luminance', got {preserve_color!r}")
     content = content.unsqueeze(0) if content.dim() == 3 else content
-    several = isinstance(styles, (list, tuple))
-    styles = [s.unsqueeze(0) if s.dim() == 3 else s for s in (styles if several else [styles])]
+    styles = [s.unsqueeze(0) if s.dim() == 3 else s for s in styles]
     if preserve_color == "coral":
         styles = [coral(s.expand(content.shape[0], -1, -1, -1), content) for s in styles]
-    elif preserve_color == "luminance":
-        content_yiq = to_yiq(content)
-        content, styles = luminance_rgb(content), [luminance_rgb(s) for s in styles]
-    out = model.T(content, styles if several else styles[0], alpha=alpha, weights=weights if several else None)
-    if preserve_color == "luminance":
-        y = to_yiq(out)[:, :1]
-        out = from_yiq(torch.cat([y, content_yiq[:, 1:]], dim=1))
-    return out.clamp(0, 1)
+    if preserve_color != "luminance":
+        return content, styles, lambda out: out.clamp(0, 1)
+    chroma = to_yiq(content)[:, 1:]
+
+    def finish(out):
+        return from_yiq(torch.cat([to_yiq(out)[:, :1], chroma], dim=1)).clamp(0, 1)
+    return luminance_rgb(content), [luminance_rgb(s) for s in styles], finish
 
 
 def output_name(content, style):
     """The output file of a (content, style) pair in a batch: `<content stem>__<style stem>.png`."""
     return f"{content.stem}__{style.stem}.png"
-
-
-def stylize_folder(model, content_dir, style_dir, out_dir, size=512, max_size=2048, alpha=1.0, preserve_color=None,
-                   progress=True):
-    """Every content × every style → `out_dir/<content>__<style>.png`, plus `contact_sheet.png`.
-
-    Resumable: a pair whose output exists is skipped (outputs are written atomically, so an existing file is
-    whole). An unreadable image is skipped with one warning and counted. Returns the counts.
-    """
-    import warnings
-    from pathlib import Path
-
-    from tqdm.auto import tqdm
-
-    from .data import list_images, load_image, save_image
-    from .errors import ImageError
-    from .viz import contact_sheet
-    contents, styles = list_images(content_dir), list_images(style_dir)
-    out_dir = Path(out_dir)
-    counts = {"written": 0, "existing": 0, "unreadable": 0}
-    loaded, bad = {}, set()
-
-    def load(path):  # styles stay loaded (every content uses them); None for an unreadable file
-        if path not in loaded and path not in bad:
-            try:
-                loaded[path] = load_image(path, size=size, max_size=max_size)
-            except ImageError as e:
-                bad.add(path)
-                counts["unreadable"] += 1
-                warnings.warn(f"skipping unreadable image: {e}", stacklevel=3)
-        return loaded.get(path)
-
-    for c in tqdm(contents, desc="contents", disable=not progress):
-        todo = [s for s in styles if not (out_dir / output_name(c, s)).exists()]
-        counts["existing"] += len(styles) - len(todo)
-        content = load(c) if todo else None
-        for s in todo if content is not None else []:
-            style = load(s)
-            if style is not None:
-                out = stylize(model, content, style, alpha=alpha, preserve_color=preserve_color)
-                save_image(out[0].cpu(), out_dir / output_name(c, s))
-                counts["written"] += 1
-        loaded.pop(c, None)
-    contact_sheet(out_dir, [c for c in contents if c not in bad], [s for s in styles if s not in bad],
-                  out_dir / "contact_sheet.png")
-    return counts

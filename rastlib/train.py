@@ -201,7 +201,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if main:
             self._truncate_log()
-            for stale in self.out_dir.glob(self.ckpt_path.name + ".*.tmp"):
+            for stale in self.out_dir.glob(f".{self.ckpt_path.name}.*.tmp"):
                 stale.unlink()  # left by a process killed while writing a checkpoint (the checkpoint is whole)
         self.model.train()
         bar = tqdm(total=end, initial=self.step, disable=not (progress and main), desc="train", dynamic_ncols=True)

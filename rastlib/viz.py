@@ -5,6 +5,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
+from .data import to_pil
+from .stylize import COLOR_MODES, AlphaBlend, output_name, stylize
+
 
 def _to_numpy(img):
     return img.detach().float().clamp(0, 1).cpu().permute(1, 2, 0).numpy()
@@ -92,35 +95,40 @@ class AlphaSlider:
     """The live style-strength control of 01_baseline: a slider for alpha, a menu of (content, style) pairs and a
     checkbox that keeps the content's colours (luminance-only transfer).
 
-    `pairs` is a list of (name, content [1,3,H,W], style [1,3,H,W]); any change calls `render`, which stylises
-    with `rastlib.stylize.stylize` and updates `image`.
+    `pairs` is a list of (name, content [1,3,H,W], style [1,3,H,W]). A pair (with its colour mode) is encoded
+    once (`stylize.AlphaBlend`); a move of the slider then only blends and decodes, so the image follows the
+    slider while it is dragged (`continuous_update`). `image` holds the current PNG.
     """
 
     def __init__(self, model, pairs, alpha=1.0):
         import ipywidgets as w
         self.model, self.pairs = model, pairs
         self.slider = w.FloatSlider(value=alpha, min=0.0, max=1.0, step=0.05, description="alpha",
-                                    continuous_update=False)
+                                    continuous_update=True)
         self.pair = w.Dropdown(options=[(name, i) for i, (name, _, _) in enumerate(pairs)], value=0,
                                description="pair")
         self.preserve_color = w.Checkbox(value=False, description="keep content colours")
         self.image = w.Image(format="png")
         self.controls = [self.slider, self.pair, self.preserve_color]
         self.widget = w.VBox([w.HBox(self.controls), self.image])
+        self._blends = {}
         for control in self.controls:
             control.observe(lambda _: self.render(), names="value")
         self.render()
 
-    @torch.no_grad()
+    def blend(self):
+        """The `AlphaBlend` of the chosen pair and colour mode (encoded on first use, then kept)."""
+        key = (self.pair.value, self.preserve_color.value)
+        if key not in self._blends:
+            _, content, style = self.pairs[self.pair.value]
+            self._blends[key] = AlphaBlend(self.model, content, style,
+                                           "luminance" if self.preserve_color.value else None)
+        return self._blends[key]
+
     def render(self):
         import io
-        from .data import to_pil
-        from .stylize import stylize
-        _, content, style = self.pairs[self.pair.value]
-        out = stylize(self.model, content, style, alpha=self.slider.value,
-                      preserve_color="luminance" if self.preserve_color.value else None)
         buf = io.BytesIO()
-        to_pil(out[0].cpu()).save(buf, format="PNG")
+        to_pil(self.blend()(self.slider.value)[0].cpu()).save(buf, format="PNG")
         self.image.value = buf.getvalue()
 
 
@@ -165,7 +173,6 @@ def variant_figure(models, pairs, view, path=None):
 @torch.no_grad()
 def interpolation_strip(model, content, style_a, style_b, path=None, steps=5):
     """content, style A, then T(content, [A, B]) with weights (1, 0) … (0, 1), then style B."""
-    from .stylize import stylize
     ws = [i / (steps - 1) for i in range(steps)]
     outs = [stylize(model, content, [style_a, style_b], weights=[1 - w, w])[0] for w in ws]
     return image_grid([[content[0], style_a[0], *outs, style_b[0]]],
@@ -176,7 +183,6 @@ def interpolation_strip(model, content, style_a, style_b, path=None, steps=5):
 def colour_strip(model, content, styles, path=None):
     """content, style, and the stylisation without and with each colour-preservation mode: one row per style
     (`styles`: one [1,3,H,W] style or a list of them)."""
-    from .stylize import COLOR_MODES, stylize
     rows = [[content[0], style[0], *(stylize(model, content, style, preserve_color=m)[0] for m in (None, *COLOR_MODES))]
             for style in (styles if isinstance(styles, (list, tuple)) else [styles])]
     return image_grid(rows, ["content", "style", "stylised", *[f"keep colours: {m}" for m in COLOR_MODES]], path)
@@ -187,7 +193,6 @@ def contact_sheet(out_dir, contents, styles, path, thumb=128):
     (`stylize.output_name`; a missing output stays blank). Thumbnails fit in thumb × thumb px."""
     from PIL import Image as PILImage
     from .data import open_image
-    from .stylize import output_name
 
     def tile(p):
         img = open_image(p) if Path(p).exists() else PILImage.new("RGB", (thumb, thumb), "white")

@@ -28,3 +28,10 @@ def test_quick_bench_writes_json_and_markdown(tmp_path):
     assert "| kit (each image encoded once, fused attention) |" in table
     assert "not run: the N×N attention matrix alone needs" in table  # the plain run over the quick limit
     assert {(r["size"], r["attention"]) for r in report["latency"]} == {(64, "fused"), (64, "plain")}
+
+
+def test_slider_row_is_written(tmp_path):
+    r = bench.run_slider(tmp_path, size=64)
+    assert 0 < r["seconds_per_move"] and r["full_stylize_seconds"] > 0
+    assert "| 64² |" in (tmp_path / "slider.md").read_text()
+    assert json.loads((tmp_path / "slider.json").read_text())["moves"] == 10

@@ -81,7 +81,7 @@ def test_sigkill_at_a_random_step_and_during_a_checkpoint_write(tmp_path):
     wait_for(marker.exists, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert list(run.glob("checkpoint.pt.*.tmp")), "the kill should have left a half-written temporary file"
+    assert list(run.glob(".checkpoint.pt.*.tmp")), "the kill should have left a half-written temporary file"
     assert saved_step(ckpt) == done_before
 
     # 3. resume to the end: the log equals the uninterrupted run's, step by step, and the stale file is gone

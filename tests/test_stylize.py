@@ -97,3 +97,36 @@ def test_batch_stylises_every_pair_resumes_and_skips_bad_images(tmp_path, capsys
     with pytest.warns(UserWarning, match="broken.jpg"):
         code, printed, _ = run_cli(capsys, "batch", contents, styles, "-o", out, "--size", 32)
     assert "1 written, 3 already there" in printed
+
+
+@pytest.mark.parametrize("mode", [None, "luminance", "coral"])
+def test_alpha_blend_equals_a_full_stylisation_at_every_alpha(mode):
+    """The slider's one-encoding path gives what `stylize` gives from scratch (odd sizes: padding and crop)."""
+    from rastlib import load_image, load_model
+    from rastlib.stylize import AlphaBlend
+    model = load_model()
+    c = load_image(list_images(demo_style_dir())[0], size=50)
+    s = load_image(list_images(demo_style_dir())[1], size=40)
+    blend = AlphaBlend(model, c, s, mode)
+    for alpha in (0.0, 0.35, 1.0):
+        assert torch.allclose(blend(alpha), stylize(model, c, s, alpha=alpha, preserve_color=mode), atol=1e-5)
+    with pytest.raises(ValueError, match="alpha"):
+        blend(1.5)
+
+
+def test_imports_run_one_way_and_images_get_the_usual_mode(tmp_path):
+    """stylize never imports viz (viz draws stylisations; batch uses both); written images are not mkstemp's 0600."""
+    import ast
+    import os
+    from pathlib import Path
+    import rastlib.stylize
+    from rastlib.data import save_image
+    tree = ast.parse(Path(rastlib.stylize.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not {m for m in imported if m and m.split(".")[-1] in ("viz", "batch")}
+    umask = os.umask(0o022)
+    try:
+        path = save_image(torch.rand(3, 8, 8), tmp_path / "x.png")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -290,7 +290,8 @@ def markdown(report):
              f"{t['losses_agree_rel']:g} (total {t['total_loss']:.4g}).", ""]
     if t.get("tflops_per_step"):
         lines += [f"fp32 on the GPU: kit {1000 / t['kit_ms']:.2f} steps/s, official form {1000 / t['official_ms']:.2f} "
-                  f"steps/s; {t['tflops_per_step']:.2f} TFLOP per step, kit {t['kit_achieved_tflops']:.1f} TFLOP/s.", ""]
+                  f"steps/s; {t['tflops_per_step']:.2f} TFLOP per step, kit {t['kit_achieved_tflops']:.1f} TFLOP/s.",
+                  ""]
     if "latency" in report:
         lines += _cpu_sections(report)
     if "gpu" in report:

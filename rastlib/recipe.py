@@ -37,7 +37,8 @@ class Gate:
 
 INVERTER_GATE = Gate("T(c, c) PSNR ≥ 20 dB on the evaluation photos",
                      lambda d: d["identity_psnr_content"] >= 20.0)
-STYLISE_GATE = Gate("photo recognisable (content retrieval ≥ 0.75), style retrieval ≥ 2× chance, style spread ≥ 0.3",
+STYLISE_GATE = Gate("photo recognisable (content retrieval ≥ 0.75), style retrieval ≥ 2× chance, "
+                    "style spread ≥ 0.3",
                     lambda d: d["content_retrieval"] >= 0.75 and d["style_retrieval"] >= 2 * d["chance"]
                     and d["style_spread"] >= 0.3)
 WORKING_GATE = Gate("the model issue's bar: T(c, c) ≥ 20 dB, content retrieval ≥ 0.75, style movement (2nd "
@@ -110,14 +111,16 @@ def gate_record(run_dir):
 
 
 def read_diagnostics(run_dir):
+    """The diagnostics.jsonl of a phase's run folder as a list of dicts ([] before the first diagnosis)."""
     path = Path(run_dir) / "diagnostics.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
 def run_phase(phase, cfg, photos, paintings, progress=True, seconds=None, log=print, eval_every=None):
     """Train `phase` (resuming) until its gate passes or `cfg.iterations` is reached (both write gate.json), or
-    `seconds` of wall time are spent (checked after each chunk; nothing written: a rerun goes on); diagnose every `eval_every` steps
-    (default: the phase's). Returns the gate record ({"passed": …}; "stopped": "time" when time ran out)."""
+    `seconds` of wall time are spent (checked after each chunk; nothing written: a rerun goes on); diagnose
+    every `eval_every` steps (default: the phase's). Returns the gate record ({"passed": …}; with "stopped":
+    "time" when time ran out)."""
     from .train import Trainer
     done = gate_record(cfg.out_dir)
     if done is not None:

@@ -98,7 +98,8 @@ class Trainer:
         self.pairs = any(v for k, v in w.items() if k not in IDENTITY_TERMS)
         for part in cfg.freeze:
             getattr(self.model, part).requires_grad_(False)
-        g_params = [p for part in TRAINED_PARTS if part not in cfg.freeze for p in getattr(self.model, part).parameters()]
+        g_params = [p for part in TRAINED_PARTS if part not in cfg.freeze
+                    for p in getattr(self.model, part).parameters()]
         if self.heads is not None:
             g_params += list(self.heads.parameters())
         self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr)

@@ -88,8 +88,8 @@ def main():
     root = Path("/tmp/rast_device_run")
     shutil.rmtree(root, ignore_errors=True)
     seconds = args.seconds - (time.monotonic() - t_start)
-    overrides = dict(device=device, amp=amp, batch_size=batch, crop_size=crop, load_size=crop + crop // 8,
-                     load_size_max=2 * crop, workers=8 if cuda else 0, save_every=200 if cuda else 2,
+    overrides = dict(device=device, amp=amp, batch_size=batch, crop_size=crop, load_size=crop,
+                     load_size_max=crop * 3 // 2, workers=8 if cuda else 0, save_every=200 if cuda else 2,
                      iterations=10**6 if cuda else 4)
     results = run_recipe(root, demo_eval_content_dir(), demo_eval_style_dir(), profile="demo" if cuda else "smoke",
                          phases=phases, size=eval_size, force=True, progress=False, seconds=seconds,

@@ -173,15 +173,21 @@ def _pairwise_dc(fa, fb):
     return total
 
 
-def second_network_stats(net, x):
-    """Style statistics of images by a network training does not use (`PerceptualDistance.features`): per tap,
-    the channel means and stds of the features scaled to unit length at each position (as LPIPS compares them),
-    so every tap weighs alike."""
-    return _stats([f / (f.norm(dim=1, keepdim=True) + 1e-10) for f in net.features(x)])
+def _unit(feats):
+    """Each tap's features scaled to unit length at every position, as LPIPS compares them (every tap then
+    weighs alike)."""
+    return [f / (f.norm(dim=1, keepdim=True) + 1e-10) for f in feats]
+
+
+def _pairwise_feature_distance(fa, fb, taps=(2, 3)):
+    """[A,B] mean squared distance between the unit-normalised spatial features of two sets of images at `taps`
+    (VGG16's relu3_3 and relu4_3 by default): LPIPS without its learned weights, a content distance."""
+    return sum(torch.cdist(fa[t].flatten(1), fb[t].flatten(1)).square() / fa[t][0].numel() for t in taps)
 
 
 def _pairwise_stats_distance(sa, sb):
-    """[A,B] Σ_taps ‖Δμ‖² + ‖Δσ‖² between the `second_network_stats` of two sets of images."""
+    """[A,B] Σ_taps ‖Δμ‖² + ‖Δσ‖² between the channel statistics (`_stats`) of two sets of unit-normalised
+    features."""
     return sum(torch.cdist(ma, mb).square() + torch.cdist(da, db).square() for (ma, da), (mb, db) in zip(sa, sb))
 
 
@@ -197,8 +203,10 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
     - content_Dc_output / content_Dc_random: mean Dc(T(c_i,s_j), c_i) against the random-pair baseline
       Dc(c_i, c_k), i ≠ k; content_retrieval: share of outputs whose nearest photo by Dc is c_i (chance 1/N);
     - style_movement_2nd: how much closer the output is to the painting than the photo was, by a second network
-      (`second_network_stats`, default ST-LPIPS's VGG16): geometric mean over pairs of d(c_i, s_j) / d(T(c_i,s_j), s_j);
-      1 = no move (a copy of the photo), > 1 = moved towards the painting;
+      (`style_net`, default ST-LPIPS's VGG16; channel statistics of its unit-normalised features): geometric
+      mean over pairs of d(c_i, s_j) / d(T(c_i, s_j), s_j); 1 = no move (a copy of the photo), > 1 = moved;
+    - content_retrieval_2nd: content retrieval by the second network's spatial features (LPIPS without its
+      weights, `_pairwise_feature_distance`): Dc's VGG19 finds the photo even in a blob the eye cannot read;
     - restoration_ssim: SSIM(T(T(c_i, s_j), c_i), c_i).
     Dc/Ds use the fixed `metric_encoder`. Without paintings only the content identity is measured (cheap).
     """
@@ -236,10 +244,13 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
     out["content_Dc_random"] = _pairwise_dc(f_c, f_c)[~torch.eye(n, dtype=torch.bool, device=dev)].mean().item()
     out["content_retrieval"] = (dc_out_c.argmin(1) == want_c).float().mean().item()
     net = style_net or _default_style_net(photos.device)
-    if net is None:
-        out["style_movement_2nd"] = float("nan")  # stlpips-pytorch is not installed (e.g. on a device machine)
+    if net is None:  # stlpips-pytorch is not installed (e.g. on a device machine)
+        out["content_retrieval_2nd"] = out["style_movement_2nd"] = float("nan")
     else:
-        net_c, net_s, net_o = (second_network_stats(net, x) for x in (photos, paintings, flat))
+        u_c, u_s, u_o = (_unit(net.features(x)) for x in (photos, paintings, flat))
+        nearest = _pairwise_feature_distance(u_o, u_c).argmin(1)
+        out["content_retrieval_2nd"] = (nearest == want_c).float().mean().item()
+        net_c, net_s, net_o = _stats(u_c), _stats(u_s), _stats(u_o)
         before = _pairwise_stats_distance(net_c, net_s).repeat_interleave(m, 0)[rows, want_s]
         after = _pairwise_stats_distance(net_o, net_s)[rows, want_s]
         out["style_movement_2nd"] = torch.exp((before.log() - after.clamp_min(1e-12).log()).mean()).item()

@@ -1,15 +1,16 @@
-# The two commands of the README: `make demo` (the main job) and `make test` (the test suite).
+# The two commands of the README: `make demo` (the main job) and `make test` (the test suite); `make lab` opens the
+# notebooks in JupyterLab.
 # Both create/refresh the local virtual environment .venv from the pinned requirements first.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rastlib-installed
 
-.PHONY: demo test notebooks bench venv clean-venv device-wheels
+.PHONY: demo test lab notebooks bench venv clean-venv device-wheels
 
 # art-fid (the optional ArtFID metric) goes in without its dependencies: it pins numpy < 2, and rastlib uses only
 # its torch-only Inception definition (rastlib/artfid.py).
-$(STAMP): requirements.txt requirements-test.txt pyproject.toml Makefile
+$(STAMP): requirements.txt requirements-test.txt requirements-lab.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps art-fid==0.0.2
@@ -23,6 +24,19 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	MPLBACKEND=Agg $(PY) -m pytest -q
+
+# JupyterLab on notebooks/ (localhost only, no browser; open the printed http://127.0.0.1:PORT/lab?token=… URL).
+# The kernel "rastlib (.venv)" is this venv's Python (the notebooks' "Python 3" kernel is the same one). Jupyter's
+# config, data and runtime files stay in .venv/jupyter, not in $HOME. LAB_PORT: the first port tried.
+# As root (containers, CI) it adds --allow-root, which Jupyter otherwise asks for.
+LAB_PORT ?= 8888
+JUPYTER_DIRS := JUPYTER_CONFIG_DIR=$(abspath $(VENV))/jupyter/config JUPYTER_DATA_DIR=$(abspath $(VENV))/jupyter/data \
+	JUPYTER_RUNTIME_DIR=$(abspath $(VENV))/jupyter/runtime
+
+lab: $(STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name rastlib --display-name "rastlib (.venv)"
+	$(JUPYTER_DIRS) $(PY) -m jupyterlab --no-browser --ServerApp.root_dir=$(CURDIR)/notebooks \
+	  --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The six experiment notebooks through papermill. PROFILE=demo (default) runs them in place (their outputs are
 # committed) with results in results/NN_name/; any other profile writes notebooks and results to results/PROFILE/.

@@ -128,7 +128,9 @@ class AlphaSlider:
     def render(self):
         import io
         buf = io.BytesIO()
-        to_pil(self.blend()(self.slider.value)[0].cpu()).save(buf, format="PNG")
+        img = to_pil(self.blend()(self.slider.value)[0].cpu())
+        img.save(buf, format="PNG")
+        self.image.width = str(img.width)  # its own size: JupyterLab would stretch it to the cell's width
         self.image.value = buf.getvalue()
 
 

@@ -94,6 +94,7 @@ BASELINE = [
     new_code_cell("display(Image(f\"{out_dir}/alpha_strip.png\"))\n"
                   "pairs = E.figure_pairs(budget, n_pairs)\n"
                   "slider = viz.AlphaSlider(load_model(ckpt), pairs)\n"
+                  "display(Image(slider.image.value))  # the slider's image as a PNG: static views show no widget\n"
                   "if interactive:\n"
                   "    display(slider.widget)"),
     new_markdown_cell("## Colour preservation and style interpolation\n\nKeep the content's colours by "

@@ -13,11 +13,11 @@ results/demo_checkpoint/.
 """
 import argparse
 import json
-import platform
 from pathlib import Path
 
 import torch
 
+from rastlib.bench import machine
 from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.recipe import PHASES, RECIPE, gate_record, read_diagnostics, remaining_phases, run_recipe
@@ -42,6 +42,16 @@ def start_point():
     return [p for p in PHASES if p.name in start["phases"]], start["init"], start["record"]
 
 
+def diagnose_checkpoint(ckpt, phase):
+    """`diagnose` of a training checkpoint's generator on the evaluation split, as the phase logs it."""
+    from rastlib.metrics import diagnose, load_eval_set
+    from rastlib.model import RAST
+    model = RAST(ckpt["config"]["encoder"])
+    model.load_generator_state(ckpt["generator"])
+    paintings = load_eval_set(demo_eval_style_dir()) if phase.stylise else None
+    return {"step": ckpt["step"], **diagnose(model.eval(), load_eval_set(demo_eval_content_dir()), paintings)}
+
+
 def export(record_dir=RECORD):
     """Write the newest trained phase as the fp16 demo checkpoint, with the record of every phase (those of the
     committed checkpoint this machine continued first)."""
@@ -49,7 +59,7 @@ def export(record_dir=RECORD):
     record_dir.mkdir(parents=True, exist_ok=True)
     record = {"recipe": RECIPE,
               "data": "train: data/demo/content × data/demo/style; diagnostics: data/demo/eval (never trained on)",
-              "hardware": f"{torch.get_num_threads()} CPU threads, {platform.processor() or platform.machine()}",
+              "hardware": f"{torch.get_num_threads()} CPU threads, {machine()['cpu']}",
               "torch": str(torch.__version__), "phases": list(earlier.get("phases", []))}
     last = None
     for phase in phases:
@@ -61,6 +71,8 @@ def export(record_dir=RECORD):
         part = sum(p["name"] == phase.name for p in record["phases"]) + 1
         loss_curves(log, record_dir / f"loss_{phase.name}_{part}.png")
         diags = read_diagnostics(run)
+        if not diags or diags[-1]["step"] != ckpt["step"]:  # saved between two diagnoses: measure these weights
+            diags.append(diagnose_checkpoint(ckpt, phase))
         (record_dir / f"diagnostics_{phase.name}_{part}.jsonl").write_text(
             "".join(json.dumps(d) + "\n" for d in diags))
         (record_dir / f"config_{phase.name}_{part}.json").write_text(json.dumps(ckpt["config"], indent=2))

@@ -98,7 +98,6 @@ DIAGNOSTICS = (  # (key, what it says, the model issue's bar or None)
     ("identity_psnr_style", "T(s, s) PSNR against s, dB", None),
     ("identity_ssim_style", "T(s, s) SSIM against s", None),
     ("content_retrieval", "photo recognisable: nearest photo by Dc is its own (chance 1/N)", "≥ 0.75"),
-    ("content_retrieval_2nd", "the same by ST-LPIPS's VGG16 features (unit-normalised relu3_3, relu4_3)", None),
     ("content_Dc_output", "Dc(T(c, s), c)", None),
     ("content_Dc_random", "Dc(c_i, c_k), random pairs (the no-content baseline)", None),
     ("style_retrieval", "nearest painting by Ds is its own (collapse: chance)", "≥ 3× chance"),

@@ -178,9 +178,9 @@ def run_recipe(root, eval_content, eval_style, profile="demo", phases=PHASES, si
     passes its gate early leaves more to the next ones. `first_init`: the checkpoint the first phase starts
     from (default: its config's own start).
     """
-    photos, paintings = load_eval_set(eval_content, size), load_eval_set(eval_style, size)
-    device = torch.device(overrides.get("device", "cpu") if overrides.get("device") != "auto" else "cpu")
-    photos, paintings = photos.to(device), paintings.to(device)
+    from .train import resolve_device
+    device = resolve_device(overrides.get("device", "cpu"))
+    photos, paintings = load_eval_set(eval_content, size).to(device), load_eval_set(eval_style, size).to(device)
     results, previous = {}, None
     deadline = None if seconds is None else time.monotonic() + seconds
     for i, phase in enumerate(phases):

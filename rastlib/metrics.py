@@ -38,8 +38,10 @@ def metric_encoder(device="cpu"):
 
 
 @torch.no_grad()
-def evaluate_pair(model, content, style, perceptual=None, encoder=None):
-    """All metrics of one (content, style) pair of [1,3,H,W] tensors in [0, 1]. Returns a flat dict."""
+def evaluate_pair(model, content, style, perceptual=None, encoder=None, style_net=None):
+    """All metrics of one (content, style) pair of [1,3,H,W] tensors in [0, 1]. Returns a flat dict; with a
+    `perceptual` network the LPIPS metrics, with a `style_net` (one training does not use) the second-network
+    style distances of the output and of the photo to the painting (`style_distance_2nd`)."""
     enc = encoder or metric_encoder(content.device)
     o = model.T(content, style).clamp(0, 1)
     rc = model.T(o, content).clamp(0, 1)
@@ -69,6 +71,9 @@ def evaluate_pair(model, content, style, perceptual=None, encoder=None):
             "lpips_output_style": perceptual(o, _match(style, o)).item(),
             "lpips_gray_output_content": grayscale_lpips(perceptual, o, content).item(),
         })
+    if style_net is not None:
+        out["style_distance_2nd_output_style"] = style_distance_2nd(style_net, o, style).item()
+        out["style_distance_2nd_content_style"] = style_distance_2nd(style_net, content, style).item()
     return out, {"I_o": o, "I_c'": rc, "I_s'": rs, "I_oo": oo}
 
 
@@ -180,6 +185,14 @@ def _unit(feats):
     return [f / (f.norm(dim=1, keepdim=True) + 1e-10) for f in feats]
 
 
+def style_distance_2nd(net, a, b):
+    """[B] distance between the style statistics of a and b by a second network `net` (a PerceptualDistance,
+    whose `.features` gives its taps): Σ_taps ‖Δμ‖² + ‖Δσ‖² of the channel means and stds of its
+    unit-normalised features (`diagnose`'s style movement, per pair)."""
+    sa, sb = _stats(_unit(net.features(a))), _stats(_unit(net.features(b)))
+    return sum((ma - mb).square().sum(1) + (da - db).square().sum(1) for (ma, da), (mb, db) in zip(sa, sb))
+
+
 def _pairwise_stats_distance(sa, sb):
     """[A,B] Σ_taps ‖Δμ‖² + ‖Δσ‖² between the channel statistics (`_stats`) of two sets of unit-normalised
     features."""
@@ -261,14 +274,17 @@ def _default_style_net(device):
         return None
 
 
+def load_square(path, size):
+    """An image as [3,size,size]: shorter side resized to `size`, centre crop (so every measure sees
+    whole-picture statistics at one resolution)."""
+    from .data import load_image
+    x = load_image(path, size=size)
+    h, w = x.shape[-2:]
+    top, left = (h - size) // 2, (w - size) // 2
+    return x[:, top:top + size, left:left + size]
+
+
 def load_eval_set(folder, size=256, limit=None):
-    """The images of an evaluation folder as one [N,3,size,size] batch: shorter side resized to `size`, centre
-    crop (so every measure sees whole-picture statistics at one resolution)."""
-    from .data import list_images, load_image
-    imgs = []
-    for path in list_images(folder)[:limit]:
-        x = load_image(path, size=size)
-        h, w = x.shape[-2:]
-        top, left = (h - size) // 2, (w - size) // 2
-        imgs.append(x[:, top:top + size, left:left + size])
-    return torch.stack(imgs)
+    """The images of an evaluation folder as one [N,3,size,size] batch (`load_square`)."""
+    from .data import list_images
+    return torch.stack([load_square(path, size) for path in list_images(folder)[:limit]])

@@ -144,14 +144,7 @@ class Trainer:
             if opt is not None:
                 for group in opt.param_groups:
                     group["lr"] = self.lr_at(self.step)
-        cid, sid = torch.tensor(self.content_offsets), torch.tensor(self.style_offsets)
-        if self.pairs:
-            c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device), cid, sid)
-        else:
-            c, s, cid = contents[:len(sid)].to(self.device), styles.to(self.device), cid[:len(sid)]
-        g = RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
-                             d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
-                             settings=self.settings, generator=self.generator)
+        g = self.graph(contents, styles)
         record = {"step": self.step, "lr": self.lr_at(self.step)}
         finite = True
         if self.adversarial:
@@ -177,6 +170,17 @@ class Trainer:
             self.bad_steps += 1
             record["skipped"] = True
         return distributed.mean_over_processes(record, self.device)
+
+    def graph(self, contents, styles):
+        """The lazy `RestorationGraph` of one batch (with the pair trick unless only identity terms are on)."""
+        cid, sid = torch.tensor(self.content_offsets), torch.tensor(self.style_offsets)
+        if self.pairs:
+            c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device), cid, sid)
+        else:
+            c, s, cid = contents[:len(sid)].to(self.device), styles.to(self.device), cid[:len(sid)]
+        return RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
+                                d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
+                                settings=self.settings, generator=self.generator)
 
     def autocast(self):
         """bf16 autocast when `cfg.amp == "bf16"` (CPUs with avx512_bf16, GPUs), otherwise a no-op."""

@@ -56,6 +56,35 @@ def loss_curves(records, path=None, terms=None, smooth=25):
     return _save(fig, path)
 
 
+def variant_loss_curves(logs, path=None, smooth=25):
+    """The training curves of several runs overlaid, one panel per loss term ({label: log records}), moving
+    averages over `smooth` steps once a run is long enough: how the variants of a comparison trained."""
+    skip = {"step", "lr", "seconds", "skipped"}
+    terms = list(dict.fromkeys(k for records in logs.values() for r in records[:1] for k in r if k not in skip))
+    cols = min(4, max(1, len(terms)))
+    rows = max(1, math.ceil(len(terms) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
+    for ax, term in zip(axes.flat, terms):
+        for label, records in logs.items():
+            pts = [(r["step"], float(r[term])) for r in records if term in r]
+            if not pts:
+                continue
+            steps, vals = zip(*pts)
+            vals = torch.tensor(vals)
+            if len(vals) >= 2 * smooth:
+                vals = torch.nn.functional.conv1d(vals.view(1, 1, -1), torch.ones(1, 1, smooth) / smooth).flatten()
+                steps = steps[smooth - 1:]
+            ax.plot(steps, vals.numpy(), lw=1.0, marker="." if len(vals) < 5 else None, label=label)
+        ax.set_title(term, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(terms):]:
+        ax.axis("off")
+    if terms:
+        axes.flat[0].legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _save(fig, path):
     """Save as a 256-colour PNG (dithered; about 4× smaller than full colour, so results/ and the committed
     notebooks stay light) and close the figure."""

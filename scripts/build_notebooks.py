@@ -1,11 +1,20 @@
-"""Write notebooks/01_baseline … 06_simplified.ipynb (without outputs) from the cell sources below.
+"""Write notebooks/01_baseline … 06_simplified.ipynb (without outputs) from the cell sources below, and the
+smoke-profile reference outputs that `make test` checks with nbval.
 
 The notebooks are thin: every cell calls `rastlib`. Edit the cells here, rebuild, then run them with
 `make notebooks` (papermill, demo profile) to fill in the committed outputs:
 
     python scripts/build_notebooks.py [01_baseline …]   # all six, or only those named
+    python scripts/build_notebooks.py --references [01_baseline …]  # rerun the smoke profile → tests/nbval/
+
+The references are the notebooks executed in the smoke profile (fixed seeds, CPU): tests/test_notebooks.py
+executes them again and nbval compares every checked cell's output (tables, verdicts) with them, through the
+sanitisers of tests/nbval_sanitize.cfg (timings, temporary paths, float digits past the second decimal). Any
+change to what the notebooks compute (the code, the committed checkpoint) needs `--references` once, and a
+look at the diff.
 """
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -18,8 +27,10 @@ profile = "demo"             # smoke (CI), demo (CPU: short fine-tunings of the 
 seeds = None                 # e.g. [0, 1, 2]; None: the seeds of the profile
 steps = None                 # training steps per run; None: the default of the profile
 image_size = None            # evaluation size in px; None: the default of the profile
-content_dir = ""             # empty: the bundled demo photos
-style_dir = ""               # empty: the bundled demo paintings
+content_dir = ""             # training photos; empty: the bundled demo photos
+style_dir = ""               # training paintings; empty: the bundled demo paintings
+eval_content_dir = ""        # evaluation photos; empty: the held-out split data/demo/eval/content
+eval_style_dir = ""          # evaluation paintings; empty: the held-out split data/demo/eval/style
 runs_dir = "runs/experiments"  # cached runs, shared by the notebooks
 out_dir = "results/{name}"'''
 
@@ -29,12 +40,16 @@ from rastlib import experiments as E, viz
 
 E.at_repo_root()
 budget = E.check_parameters(profile, seeds=seeds, steps=steps, image_size=image_size, runs_dir=runs_dir,
-                            content_dir=content_dir, style_dir=style_dir)
+                            content_dir=content_dir, style_dir=style_dir, eval_content_dir=eval_content_dir,
+                            eval_style_dir=eval_style_dir)
 display(Markdown(f"**Budget:** {budget.what}"))'''
 
 
+IGNORE = {"tags": ["nbval-ignore-output"]}  # timings: nbval does not compare this cell's output
+
+
 def comparison(name, variants, metrics, table, view, intro, extra=()):
-    """The cells of a notebook that compares variants: train/evaluate, table, bars, figure, claims, check.
+    """The cells of a notebook that compares variants: train/evaluate, table, curves, bars, figure, claims, check.
 
     `metrics` is a list of metric names, or a Python expression (a string) that gives one.
     """
@@ -43,10 +58,15 @@ def comparison(name, variants, metrics, table, view, intro, extra=()):
         new_markdown_cell(intro),
         new_code_cell(PARAMETERS.format(name=name), metadata={"tags": ["parameters"]}),
         new_code_cell(SETUP),
-        new_markdown_cell("## Train and evaluate every variant × seed\n\nRuns already in `runs_dir` are reused."),
+        new_markdown_cell("## Train and evaluate every variant × seed\n\nEvery variant of a seed starts from the "
+                          "same weights and sees the same batches (a paired design). Runs already in `runs_dir` "
+                          "are reused only if their config, starting weights and code are unchanged."),
         new_code_cell(f"variants = {variants!r}\nmetrics = {metrics}\n"
                       "rows = E.run_comparison(budget, variants)\n"
                       f"display(Markdown(E.write_table(rows, metrics, out_dir, {table!r})))"),
+        new_markdown_cell("Training curves of the first seed, every variant overlaid:"),
+        new_code_cell(f"viz.variant_loss_curves(E.training_logs(budget, variants), f\"{{out_dir}}/loss_curves.png\")\n"
+                      f"display(Image(f\"{{out_dir}}/loss_curves.png\"))"),
         new_code_cell(f"viz.metric_bars(rows, metrics, f\"{{out_dir}}/{table}_bars.png\")\n"
                       f"display(Image(f\"{{out_dir}}/{table}_bars.png\"))"),
         new_markdown_cell("## Qualitative comparison (first seed)"),
@@ -54,17 +74,20 @@ def comparison(name, variants, metrics, table, view, intro, extra=()):
                       f"                   f\"{{out_dir}}/figure_{view}.png\")\n"
                       f"display(Image(f\"{{out_dir}}/figure_{view}.png\"))"),
         *extra,
-        new_markdown_cell("## The seed's claims, tested"),
-        new_code_cell(f"display(Markdown(E.label_claims({name!r}, rows, budget, out_dir)))"),
+        new_markdown_cell("## The seed's claims, tested\n\nA t-test per claim, paired over seeds, against the t "
+                          "distribution at its degrees of freedom, Holm-corrected over this notebook's claims "
+                          "(`rastlib.verdicts`). \"the seed says\" quotes the seed; the evidence is ours."),
+        new_code_cell(f"display(Markdown(E.label_claims({name!r}, rows, budget, out_dir)))",
+                      metadata=IGNORE if name == "06_simplified" else {}),
         new_markdown_cell("## Check what this run produced"),
         new_code_cell(f"E.check_outputs(out_dir, [\"{table}.md\", \"{table}.csv\", \"{table}_bars.png\", "
-                      f"\"figure_{view}.png\", \"claims.json\"],\n"
-                      f"                rows, variants, metrics)"),
+                      f"\"loss_curves.png\", \"figure_{view}.png\", \"claims.json\"],\n"
+                      f"                rows, variants, metrics, budget.seeds)"),
     ]
 
 
-TABLE1 = ["Dc_output_content", "Ds_output_style", "lpips_output_content", "lpips_output_style",
-          "restoration_ssim", "restoration_lpips", "idempotency_mse"]
+TABLE1 = ["style_distance_2nd_output_style", "restoration_ssim", "lpips_output_content", "Dc_output_content",
+          "Ds_output_style", "idempotency_mse"]
 
 BASELINE = [
     new_markdown_cell(
@@ -128,51 +151,93 @@ NOTEBOOKS = {
         "02_ablation", ["full", "no_content", "no_style", "no_restoration", "no_adversarial", "no_idempotency",
                         "no_lpips"], TABLE1, "table1_ablation", "stylised",
         "# 02 · Loss ablation (the seed's Table 1)\n\nStarting from all of the seed's loss groups (`full` = the "
-        "`seed_full` preset), remove one group at a time (see `rastlib.losses.SEED_GROUPS` for the terms of each "
-        "group), train each variant under the same budget and seeds, and measure stylisation (Dc, Ds, LPIPS to "
-        "content and style), restoration and idempotency. The seed gives this table in words only."),
+        "`seed_full` preset), remove one group at a time (`rastlib.losses.SEED_GROUPS` lists the terms of each), "
+        "train each variant under the same budget and seeds, and test each of the 18 cells of the seed's Table 1, "
+        "which it gives in words only: stylisation quality = `style_distance_2nd_output_style` (style statistics "
+        "of the output against the painting by AlexNet, a network training never uses; lower is more stylised), "
+        "restoration quality = `restoration_ssim`, LPIPS score = `lpips_output_content` (AlexNet LPIPS; training's "
+        "LPIPS loss is VGG16's). \"Maintained\" is tested as equivalence within ±5 % of `full`. Evaluated on "
+        "the held-out split. Dc/Ds (the training VGG19) and the idempotency gap are shown beside them."),
     "03_idempotency": comparison(
         "03_idempotency", ["full", "no_idempotency"],
-        ["idempotency_mse", "idempotency_ssim", "Ds_output_style", "Dc_output_content", "lpips_output_style"],
+        ["idempotency_mse", "idempotency_ssim", "style_distance_2nd_output_style", "Ds_output_style",
+         "Dc_output_content"],
         "idempotency", "idempotency",
         "# 03 · Idempotency loss\n\n`L_id = ‖T(T(I_c, I_s), I_s) − T(I_c, I_s)‖²`: stylising an already stylised "
-        "image with the same style should change nothing. With vs without it: the idempotency gap, stylisation, "
-        "and whether the seed's \"it hurts stylisation\" holds here. The figure is the seed's Figure 1 shape: "
-        "repeated stylisation with the same style."),
+        "image with the same style should change nothing. With vs without it: the idempotency gap, stylisation "
+        "(by AlexNet's style statistics, a network training never uses), and whether the seed's \"it hurts "
+        "stylisation\" (§4.3) holds here; its Table 1 says the opposite (removing it degrades stylisation), "
+        "tested in 02. The figure is the seed's Figure 1 shape: repeated stylisation with the same style."),
     "04_multirestoration": comparison(
         "04_multirestoration", ["full", "no_multirestoration"],
         "E.restoration_metrics(budget)",
         "table2_multirestoration", "restoration_64",
-        "# 04 · Multirestoration at low resolution (the seed's Table 2 shape)\n\n`L_mr = Σ_r ‖T(S_r(I_o), "
-        "S_r(I_c)) − S_r(I_c)‖²` over scales r ∈ {256, 128, 64} (scales at or above the training crop count once). "
-        "With vs without it: content restoration SSIM at 256, 128 and 64 px."),
+        "# 04 · Multirestoration at low resolution (the seed's Table 2)\n\n`L_mr = Σ_r ‖T(S_r(I_o), "
+        "S_r(I_c)) − S_r(I_c)‖²` over scales r relative to the training crop: the crop, its half and its quarter "
+        "(the seed's 256/128/64 at a 256 crop; none under 32 px), so every scale is really a lower resolution. "
+        "With vs without it: content restoration SSIM of held-out photos loaded at 256 px and downscaled to 128 "
+        "and 64 (nothing is upsampled), beside the seed's Table 2."),
     "05_lpips": comparison(
         "05_lpips", ["full", "no_lpips"],
-        ["lpips_output_content", "lpips_output_style", "restoration_lpips", "Dc_output_content", "Ds_output_style"],
+        ["lpips_output_content", "lpips_output_style", "restoration_lpips", "style_distance_2nd_output_style",
+         "Dc_output_content"],
         "table3_lpips", "stylised",
-        "# 05 · LPIPS loss (the seed's Table 3 shape)\n\n`L_LPIPS = LPIPS(I_o, I_c) + LPIPS(I_o', I_s)`. With vs "
-        "without it: LPIPS scores and a qualitative figure. Caveat: the metric is the same network as the loss "
-        "(see `perceptual.backend`), so a lower score is partly the loss optimising its own metric."),
+        "# 05 · LPIPS loss (the seed's Table 3)\n\n`L_LPIPS = LPIPS(I_o, I_c) + LPIPS(I_o', I_s)`, trained with "
+        "VGG16 LPIPS. With vs without it, the LPIPS scores are measured with AlexNet LPIPS (`E.evaluation_nets`), "
+        "so the metric is not the network the loss optimises. The seed's Table 3 compares a \"RAST baseline\" "
+        "(0.45) with RAST + LPIPS (0.30); ours compares `full` with and without the LPIPS term."),
     "06_simplified": comparison(
-        "06_simplified", ["full", "simplified"],
-        ["parameters_M", "inference_seconds", "Ds_output_style", "Dc_output_content",
+        "06_simplified", ["full", "simplified", "simplified_reduced"],
+        ["parameters_M", "style_distance_2nd_output_style", "Ds_output_style", "Dc_output_content",
          "restoration_ssim", "lpips_output_content"],
         "simplified", "stylised",
         "# 06 · Simplified architecture\n\nThe seed keeps \"only the essential modules\" without naming them. Our "
-        "reading (`simplified`): a single SANet at relu4_1 (no relu5_1 branch; the encoder stops at relu4_1), and "
-        "training without the discriminators and projection heads (no adversarial or contrastive losses). Full vs "
-        "simplified: parameters, speed and quality side by side (the seed's Figure 3 shape).",
+        "reading: a single SANet at relu4_1 (no relu5_1 branch; the encoder stops at relu4_1). `simplified` "
+        "changes only that (same losses as `full`); `simplified_reduced` also drops the discriminators and "
+        "projection heads (no adversarial or contrastive terms). Parameters and quality here, speed below (the "
+        "seed's Figure 3 shape).",
         extra=[new_markdown_cell("## Speed at 256² and 512² (first seed, this machine; 64² and 128² in smoke)"),
                new_code_cell("speed = E.speed_rows(budget, variants)\n"
                              "display(Markdown(E.write_table(speed, [k for k in speed[0] if k not in "
-                             "(\"variant\", \"seed\")], out_dir, \"speed\")))")]),
+                             "(\"variant\", \"seed\")], out_dir, \"speed\")))", metadata=IGNORE)]),
 }
 
 
+REFERENCES = ROOT / "tests" / "nbval"
+
+
+def smoke_parameters(work, name):
+    """The papermill parameters of a smoke run under the folder `work` (runs and results in it)."""
+    params = {"profile": "smoke", "runs_dir": str(Path(work) / "runs"),
+              "out_dir": str(Path(work) / "results" / name)}
+    if name == "01_baseline":
+        params["interactive"] = False
+    return params
+
+
+def write_references(names=()):
+    """Execute the notebooks (all, or those named) in the smoke profile (fresh runs) and save the executed
+    notebooks as the nbval references. 02–06 train from scratch in the smoke profile; 01 shows the committed
+    checkpoint, so a new checkpoint needs `--references 01_baseline`."""
+    import papermill as pm
+    REFERENCES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work:
+        for name in names or NOTEBOOKS:
+            out = REFERENCES / f"{name}.ipynb"
+            pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), kernel_name="python3",
+                                parameters=smoke_parameters(work, name), progress_bar=False)
+            print(out)
+
+
 def main(names):
+    references = names[:1] == ["--references"]
+    names = names[1:] if references else names
     unknown = set(names) - set(NOTEBOOKS)
     if unknown:
         sys.exit(f"unknown notebook(s) {sorted(unknown)}; choose from {list(NOTEBOOKS)}")
+    if references:
+        write_references(names)
+        return
     for name, cells in NOTEBOOKS.items():
         if names and name not in names:
             continue

@@ -1,7 +1,9 @@
-"""The six notebooks run headlessly under papermill (smoke profile) and pass nbval.
+"""The six notebooks run headlessly under papermill (smoke profile), and nbval checks their outputs against the
+committed smoke references (tests/nbval/, written by `scripts/build_notebooks.py --references`).
 
 All notebooks share one runs folder, as they do in `make notebooks`, so a variant trained for 02 is reused by 03–05.
 """
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,13 +16,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
 NAMES = [p.stem for p in NOTEBOOKS]
-
-
-def _parameters(work, name):
-    params = {"profile": "smoke", "runs_dir": str(work / "runs"), "out_dir": str(work / "results" / name)}
-    if name == "01_baseline":
-        params["interactive"] = False
-    return params
+_spec = importlib.util.spec_from_file_location("build_notebooks", ROOT / "scripts" / "build_notebooks.py")
+build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build)
+_parameters = build.smoke_parameters
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +58,7 @@ def test_notebook_runs_under_papermill_and_checks_its_outputs(executed, name):
 
 def test_comparisons_label_every_claim_and_fill_the_summary(executed):
     work, _ = executed
-    labels = {"reproduced", "not reproduced", "not testable at this scale"}
+    labels = {"reproduced", "contradicted", "no support at this budget"}
     for name in NAMES[1:]:
         claims = json.loads((work / "results" / name / "claims.json").read_text())
         assert claims["budget"]["profile"] == "smoke" and len(claims["budget"]["seeds"]) >= 2
@@ -79,17 +78,52 @@ def test_ablation_table_has_every_variant_and_metric(executed):
     assert len(lines) - 1 == 7 * 2  # every variant × both smoke seeds
 
 
-def test_nbval_passes_on_the_parameterised_notebooks(executed, tmp_path):
-    """nbval re-executes each notebook (papermill injects the smoke parameters, runs are cached) in lax mode."""
+def test_the_notebooks_are_those_the_builder_writes():
+    """The committed notebooks' sources are build_notebooks.py's (so the references test what users run)."""
+    for name, cells in build.NOTEBOOKS.items():
+        committed = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+        assert [c.source for c in committed.cells] == [c.source for c in cells], name
+        reference = nbformat.read(build.REFERENCES / f"{name}.ipynb", as_version=4)
+        sources = [c.source for c in reference.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        assert sources == [c.source for c in cells], f"{name}: rerun scripts/build_notebooks.py --references"
+
+
+def test_nbval_checks_the_outputs_against_the_smoke_references(executed, tmp_path):
+    """nbval (not lax) re-executes each smoke reference with the fixture's runs (reused: their cache keys match
+    the code under test) and compares every cell's output, tables and verdicts included, after the sanitisers."""
     work, _ = executed
     prepared = []
     for nb in NOTEBOOKS:
         prepared.append(tmp_path / nb.name)
-        pm.execute_notebook(str(nb), str(prepared[-1]), parameters=_parameters(work, nb.stem), prepare_only=True)
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "-p", "no:cacheprovider",
+        pm.execute_notebook(str(build.REFERENCES / nb.name), str(prepared[-1]), parameters=_parameters(work, nb.stem),
+                            prepare_only=True)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider",
+                             "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
                              *map(str, prepared)], cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_nbval_fails_when_a_table_number_changes(executed, tmp_path):
+    """The check can fail: a reference whose ablation table says another number is caught."""
+    work, _ = executed
+    ref = nbformat.read(build.REFERENCES / "02_ablation.ipynb", as_version=4)
+    table = next(o for c in ref.cells if c.cell_type == "code" and "write_table" in c.source for o in c.outputs
+                 if "text/markdown" in o.get("data", {}))
+    lines = table["data"]["text/markdown"].splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith("| full |"))
+    cells = lines[row].split(" | ")
+    cells[1] = "9" + cells[1]  # one number of the full model's row
+    lines[row] = " | ".join(cells)
+    table["data"]["text/markdown"] = "\n".join(lines)
+    changed = tmp_path / "changed.ipynb"
+    nbformat.write(ref, changed)
+    prepared = tmp_path / "02_ablation.ipynb"
+    pm.execute_notebook(str(changed), str(prepared), parameters=_parameters(work, "02_ablation"), prepare_only=True)
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider",
+                             "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(prepared)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode != 0 and "failed" in result.stdout
 
 
 def test_a_bad_parameter_stops_the_notebook_at_once_naming_it(tmp_path):

@@ -304,12 +304,12 @@ def evaluation_nets():
 def evaluate_run(budget, ckpt_path, perceptual, device=None):
     """Mean metrics of a checkpoint over the budget's held-out pairs (`metrics.evaluate_pair`, with `perceptual`
     for LPIPS and the second-network style distance), restoration SSIM at each of `budget.restoration_scales`
-    (Table 2) and timing. Cached in eval.json beside the checkpoint, keyed by the checkpoint's bytes, the pairs,
-    the settings and the evaluation code."""
+    (Table 2) and timing. Cached in eval.json beside the checkpoint, keyed by the bytes of the checkpoint and of
+    the pairs' images, the settings and the evaluation code."""
     ckpt_path, scales = Path(ckpt_path), budget.restoration_scales
     pairs = eval_pairs(budget)
     cache = ckpt_path.parent / "eval.json"
-    key = {"pairs": [[str(c), str(s)] for c, s in pairs], "eval_size": budget.eval_size, "scales": list(scales),
+    key = {"pairs": [[file_digest(c), file_digest(s)] for c, s in pairs], "eval_size": budget.eval_size, "scales": list(scales),
            "lpips": perceptual.backend, "checkpoint": file_digest(ckpt_path),
            "code": code_digest(EVAL_CODE, EVAL_FUNCTIONS)}
     if cache.is_file():

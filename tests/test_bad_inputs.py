@@ -203,7 +203,7 @@ def test_a_folder_with_no_images_or_only_bad_ones_is_a_clear_error(tmp_path):
 
 def test_notebook_loaders_skip_unreadable_files_and_name_bad_folders(corpus, tmp_path):
     root, readable, _ = corpus
-    budget = E.check_parameters("smoke", content_dir=str(root), style_dir=str(root))
+    budget = E.check_parameters("smoke", eval_content_dir=str(root), eval_style_dir=str(root))
     budget = dataclasses.replace(budget, eval_pairs=12)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -211,7 +211,8 @@ def test_notebook_loaders_skip_unreadable_files_and_name_bad_folders(corpus, tmp
     assert all(c in readable and s in readable for c, s in pairs)
     assert any("skipping unreadable evaluation image" in str(w.message) for w in caught)
     (tmp_path / "empty").mkdir()
-    for name, value in (("content_dir", tmp_path / "empty"), ("style_dir", tmp_path / "missing")):
+    for name, value in (("content_dir", tmp_path / "empty"), ("style_dir", tmp_path / "missing"),
+                        ("eval_content_dir", tmp_path / "empty"), ("eval_style_dir", tmp_path / "missing")):
         with pytest.raises(ConfigError, match=f"parameter '{name}'"):
             E.check_parameters("smoke", **{name: str(value)})
 

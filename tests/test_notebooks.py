@@ -104,26 +104,27 @@ def test_nbval_checks_the_outputs_against_the_smoke_references(executed, tmp_pat
     assert "passed" in result.stdout and "failed" not in result.stdout
 
 
-def test_nbval_fails_when_a_table_number_changes(executed, tmp_path):
-    """The check can fail: a reference whose ablation table says another number is caught."""
-    work, _ = executed
-    ref = nbformat.read(build.REFERENCES / "02_ablation.ipynb", as_version=4)
-    table = next(o for c in ref.cells if c.cell_type == "code" and "write_table" in c.source for o in c.outputs
-                 if "text/markdown" in o.get("data", {}))
-    lines = table["data"]["text/markdown"].splitlines()
-    row = next(i for i, line in enumerate(lines) if line.startswith("| full |"))
-    cells = lines[row].split(" | ")
-    cells[1] = "9" + cells[1]  # one number of the full model's row
-    lines[row] = " | ".join(cells)
-    table["data"]["text/markdown"] = "\n".join(lines)
-    changed = tmp_path / "changed.ipynb"
-    nbformat.write(ref, changed)
-    prepared = tmp_path / "02_ablation.ipynb"
-    pm.execute_notebook(str(changed), str(prepared), parameters=_parameters(work, "02_ablation"), prepare_only=True)
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider",
-                             "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(prepared)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert result.returncode != 0 and "failed" in result.stdout
+def test_nbval_fails_when_a_table_number_changes(tmp_path):
+    """The check can fail: a table whose number changed past the sanitised digits is caught, one that changed
+    only in them is not; and no notebook exempts its tables or verdicts from the comparison."""
+    code = 'from IPython.display import Markdown, display\ndisplay(Markdown("| full | 0.3317 ± 0.02 |"))'
+    for shown, passes in (("| full | 0.3312 ± 0.02 |", True), ("| full | 0.3417 ± 0.02 |", False)):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)],
+                                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                               "language": "python"}})
+        data = {"text/markdown": shown, "text/plain": "<IPython.core.display.Markdown object>"}
+        nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data=data)]
+        nb.cells[0].execution_count = 1
+        path = tmp_path / f"table_{passes}.ipynb"
+        nbformat.write(nb, path)
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider",
+                                 "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(path)],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert (result.returncode == 0) == passes, result.stdout[-2000:]
+    for name, cells in build.NOTEBOOKS.items():
+        for cell in cells:
+            if "write_table(rows" in cell.source or ("label_claims" in cell.source and name != "06_simplified"):
+                assert "nbval-ignore-output" not in cell.metadata.get("tags", []), (name, cell.source)
 
 
 def test_a_bad_parameter_stops_the_notebook_at_once_naming_it(tmp_path):

@@ -31,9 +31,11 @@ LOSS_PRESETS = {
               "identity_feature": 1.0},
 }
 # All the seed's groups on: "combined" + idempotency + low-res multirestoration + LPIPS. The seed gives no
-# weights; these are ours (each new term at 1, the scale of the pixel/feature terms it sits beside).
-LOSS_PRESETS["seed_full"] = {**LOSS_PRESETS["rast_combined"], "idempotency": 1.0, "multirestoration": 1.0,
-                             "lpips": 1.0}
+# weights; these are ours, by gradient balance: each new term pulls the generator as hard as the median official
+# term, measured at the committed checkpoint (results/gradient_balance.json, README "Weights of the seed's new
+# terms"). At weight 1 idempotency pulled 85× less than that median, multirestoration 9.6×, LPIPS 5.1×.
+LOSS_PRESETS["seed_full"] = {**LOSS_PRESETS["rast_combined"], "idempotency": 85.0, "multirestoration": 9.6,
+                             "lpips": 5.1}
 
 PROFILES = {
     # CI: tiny images, a few iterations, bundled data.

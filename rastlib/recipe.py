@@ -109,6 +109,27 @@ def phase_config(phase, root, profile="demo", previous=None, **overrides):
     return make_config(profile, **values)
 
 
+def phase_record(phase, part, config, log, diags, gate_result, **extra):
+    """A trained phase's entry in a checkpoint's record (CPU and device runs alike): its settings, steps, compute
+    time, gate and last diagnosis. `log`: its training-log rows; `diags`: its diagnoses; `part`: which run of this
+    phase it is (a phase resumed on another machine is a new part)."""
+    return {"name": phase.name, "part": part, "notes": phase.notes, "loss_preset": config["loss_preset"],
+            "freeze": config["freeze"], "steps": len(log), "batch": config["batch_size"], "crop": config["crop_size"],
+            "lr": config["lr"], "compute_seconds": round(sum(r["seconds"] for r in log), 1),
+            "diagnose_seconds": round(sum(d.get("seconds", 0) for d in diags), 1), "gate": phase.gate.text,
+            "gate_result": gate_result, "last_diagnostics": diags[-1:], **extra}
+
+
+def record_totals(entries):
+    """Steps and compute hours (training + diagnoses) of a record's phase entries, per device: CPU and GPU hours
+    are not added together."""
+    hours = {}
+    for e in entries:
+        hours[e["device"]] = hours.get(e["device"], 0) + (e["compute_seconds"] + e["diagnose_seconds"]) / 3600
+    return {"total_steps": sum(e["steps"] for e in entries),
+            "compute_hours": {device: round(h, 2) for device, h in hours.items()}}
+
+
 def gate_record(run_dir):
     """The gate.json of a finished phase, or None."""
     path = Path(run_dir) / "gate.json"
@@ -175,13 +196,14 @@ def _finish(run_dir, phase, d, passed, log):
 
 def run_recipe(root, eval_content, eval_style, profile="demo", phases=PHASES, size=256, force=False,
                progress=True, seconds=None, share_time=False, first_init=None, eval_every=None, log=print,
-               **overrides):
+               on_phase=None, **overrides):
     """Run `phases` in order under `root` (resumable); returns {phase name: gate record}.
 
     A phase starts only when the previous one passed its gate, or with `force`. `seconds` bounds the whole call;
     with `share_time` (the device run) each phase gets an equal share of the time still left, so a phase that
     passes its gate early leaves more to the next ones. `first_init`: the checkpoint the first phase starts
-    from (default: its config's own start).
+    from (default: its config's own start). `on_phase(phase, record)` is called after each phase (the device
+    run exports there, so a call killed later still brings back the phases done).
     """
     from .train import resolve_device
     device = resolve_device(overrides.get("device", "cpu"))
@@ -198,6 +220,8 @@ def run_recipe(root, eval_content, eval_style, profile="demo", phases=PHASES, si
         cfg = phase_config(phase, root, profile, previous, **extra, **overrides)
         with torch.random.fork_rng(devices=[]):
             results[phase.name] = rec = run_phase(phase, cfg, photos, paintings, progress, left, log, eval_every)
+        if on_phase is not None:
+            on_phase(phase, rec)
         if not (rec["passed"] or force):
             break
         previous = phase

@@ -104,9 +104,13 @@ BASELINE = [
                   'download_art_fid = False    # True: download ArtFID\'s Inception and LPIPS-alex weights (internet)',
                   metadata={"tags": ["parameters"]}),
     new_code_cell(SETUP + "\nfrom rastlib.checkpoint import load_model\nfrom rastlib.demo import HEADLINE, "
-                  "metrics_table, run_demo"),
+                  "metrics_table, run_demo\nfrom rastlib.train import read_log"),
     new_markdown_cell("## Stylise and restore"),
     new_code_cell("ckpt = E.baseline_checkpoint(budget, checkpoint, train_steps)\n"
+                  "if train_steps and not checkpoint:  # the curves of the run just trained (or reused)\n"
+                  "    logs = {\"rast_wacv\": read_log(ckpt.parent / \"log.jsonl\")}\n"
+                  "    viz.variant_loss_curves(logs, f\"{out_dir}/loss_curves.png\")\n"
+                  "    display(Image(f\"{out_dir}/loss_curves.png\"))\n"
                   "summary = run_demo(out_dir, ckpt, size=budget.eval_size, n_grid=n_pairs, n_metrics=n_pairs)\n"
                   "display(Image(f\"{out_dir}/grid.png\"))\n"
                   "display(Markdown(metrics_table(summary[\"summary\"], HEADLINE)))"),

@@ -1,7 +1,7 @@
 """One call on a lent GPU (`scripts/device_train.sh`): probe the step speed, train on from the committed checkpoint
 with the phased recipe (bf16 autocast, phases timed by the clock), diagnose, benchmark, write ≤ 8 files to OUT.
 
-    python scripts/device_train.py --out $OUT --seconds 380            # on the GPU
+    python scripts/device_train.py --out $OUT --seconds 400            # on the GPU
     python scripts/device_train.py --out /tmp/o --seconds 20 --dry-run # on the CPU, tiny sizes (the tests)
 
 --seconds is the training share; the probe (~30 s), the diagnosis and the benchmark (~60 s) come on top.
@@ -14,7 +14,8 @@ second-network style measure is NaN there: run `python -m rastlib diagnose --che
 The committed checkpoint's record names the last phase it trained; training goes on with the phase after it
 (or that phase again when its gate had not passed); a checkpoint the recipe did not make is started over. On
 the device every phase runs until its gate passes or its share of the time left is spent, then the next one
-starts (the gate result is recorded either way).
+starts (the gate result is recorded either way). The checkpoint, the log and diagnostics.json are written after
+each phase too, so a call killed later still brings back the phases done.
 """
 import argparse
 import json
@@ -27,8 +28,10 @@ import torch
 from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.demo import run_diagnose
-from rastlib.recipe import RECIPE, remaining_phases, run_recipe
+from rastlib.recipe import RECIPE, phase_record, record_totals, read_diagnostics, remaining_phases, run_recipe
 from rastlib.train import read_log
+
+CHUNK_SECONDS = 30
 
 
 def probe(batches, crop, device, amp, seconds_each, init):
@@ -65,7 +68,7 @@ def probe(batches, crop, device, amp, seconds_each, init):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--seconds", type=float, default=380, help="training wall time (all phases; after the probe)")
+    ap.add_argument("--seconds", type=float, default=400, help="training wall time (all phases; after the probe)")
     ap.add_argument("--checkpoint", default=str(DEMO_CHECKPOINT))
     ap.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes and budget: checks the script")
     args = ap.parse_args()
@@ -89,38 +92,47 @@ def main():
 
     root = Path("/tmp/rast_device_run")
     shutil.rmtree(root, ignore_errors=True)
-    seconds = args.seconds  # the training share; probe, diagnosis and benchmark come on top
+    step_s = next(r for r in ok if r["batch"] == batch)["ms_per_step"] / 1000
+    # A phase's time is checked between chunks, so a chunk is kept to ~CHUNK_SECONDS: the call ends on time.
+    every = max(25, min(500, round(CHUNK_SECONDS / step_s))) if cuda else 2
     overrides = dict(device=device, amp=amp, batch_size=batch, crop_size=crop, load_size=crop,
                      load_size_max=crop * 3 // 2, workers=8 if cuda else 0, save_every=200 if cuda else 2,
                      iterations=10**6 if cuda else 4)
-    results = run_recipe(root, demo_eval_content_dir(), demo_eval_style_dir(), profile="demo" if cuda else "smoke",
-                         phases=phases, size=eval_size, force=True, progress=False, seconds=seconds,
-                         share_time=True, first_init=args.checkpoint if record.get("recipe") == RECIPE else None,
-                         eval_every=500 if cuda else 2, **overrides)
-
-    # The last phase that trained: its checkpoint, log and diagnostics come back.
-    trained = [p for p in phases if (root / p.name / "checkpoint.pt").is_file()]
-    if not trained:
-        raise SystemExit(f"no phase trained in {seconds:.0f} s (raise --seconds)")
-    logs, diags = [], []
-    for p in trained:
-        logs += [{"phase": p.name, **r} for r in read_log(root / p.name / "log.jsonl")]
-        diags += [{"phase": p.name, **json.loads(line)}
-                  for line in (root / p.name / "diagnostics.jsonl").read_text().splitlines() if line.strip()]
-    (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs))
-    last = load_checkpoint(root / trained[-1].name / "checkpoint.pt")
-    earlier = record.get("phases", []) if record.get("recipe") == RECIPE else []
-    new_record = {**record, "recipe": RECIPE, "phases": earlier + [
-        {"name": p.name, "device": probe_device(cuda), "steps": sum(1 for r in logs if r["phase"] == p.name),
-         "gate": p.gate.text, "gate_result": results.get(p.name), "batch": batch, "crop": crop, "amp": amp}
-        for p in trained]}
+    speed["steps_per_chunk"] = every
+    trained = []
     ckpt_out = out / "rast_device_fp16.pt"
-    export_inference(last, ckpt_out, new_record)
+
+    def diagnoses():
+        return [{"phase": p.name, **d} for p, _ in trained for d in read_diagnostics(root / p.name)]
+
+    def export(phase, result):
+        """After each phase: the generator so far, with its record, and the training log, into OUT."""
+        trained.append((phase, result))
+        logs = [{"phase": p.name, **r} for p, _ in trained for r in read_log(root / p.name / "log.jsonl")]
+        (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs))
+        earlier = record.get("phases", []) if record.get("recipe") == RECIPE else []
+        entries = list(earlier)
+        for p, res in trained:
+            cfg = load_checkpoint(root / p.name / "checkpoint.pt")["config"]
+            entries.append(phase_record(p, 1 + sum(e["name"] == p.name for e in entries), cfg,
+                                        [r for r in logs if r["phase"] == p.name], read_diagnostics(root / p.name),
+                                        res, device=f"{probe_device(cuda)}, torch {torch.__version__}", amp=amp))
+        new_record = {"recipe": RECIPE, "data": record.get("data"), "phases": entries, **record_totals(entries)}
+        export_inference(load_checkpoint(root / phase.name / "checkpoint.pt"), ckpt_out, new_record)
+        (out / "diagnostics.json").write_text(json.dumps({"probe": speed, "during_training": diagnoses()}, indent=1))
+        print(f"exported after {phase.name} ({time.monotonic() - t_start:.0f} s)", flush=True)
+
+    run_recipe(root, demo_eval_content_dir(), demo_eval_style_dir(), profile="demo" if cuda else "smoke",
+               phases=phases, size=eval_size, force=True, progress=False, seconds=args.seconds, share_time=True,
+               first_init=args.checkpoint if record.get("recipe") == RECIPE else None, eval_every=every,
+               on_phase=export, **overrides)
+    if not trained:
+        raise SystemExit(f"no phase trained in {args.seconds:.0f} s (raise --seconds)")
     final = run_diagnose(out / "final", ckpt_out, size=eval_size, device=device)
     for name in ("diagnostics.md", "sheet.png"):
         shutil.move(out / "final" / name, out / name)
-    (out / "diagnostics.json").write_text(json.dumps({"probe": speed, "during_training": diags, "final": final},
-                                                     indent=1))
+    (out / "diagnostics.json").write_text(json.dumps({"probe": speed, "during_training": diagnoses(),
+                                                                 "final": final}, indent=1))
     shutil.rmtree(out / "final")
     if cuda:
         from rastlib.bench import run as bench

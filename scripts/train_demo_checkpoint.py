@@ -20,12 +20,14 @@ import torch
 from rastlib.bench import machine
 from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
-from rastlib.recipe import PHASES, RECIPE, gate_record, read_diagnostics, remaining_phases, run_recipe
+from rastlib.recipe import (PHASES, RECIPE, gate_record, phase_record, read_diagnostics, record_totals,
+                            remaining_phases, run_recipe)
 from rastlib.train import read_log
 from rastlib.viz import loss_curves
 
 ROOT = Path("runs/demo_checkpoint")
 RECORD = Path("results/demo_checkpoint")
+DATA = "train: data/demo/content × data/demo/style; diagnostics: data/demo/eval (never trained on)"
 START = ROOT / "start.json"  # the committed record this machine's runs continue (written on first start)
 
 
@@ -57,10 +59,8 @@ def export(record_dir=RECORD):
     committed checkpoint this machine continued first)."""
     phases, _, earlier = start_point()
     record_dir.mkdir(parents=True, exist_ok=True)
-    record = {"recipe": RECIPE,
-              "data": "train: data/demo/content × data/demo/style; diagnostics: data/demo/eval (never trained on)",
-              "hardware": f"{torch.get_num_threads()} CPU threads, {machine()['cpu']}",
-              "torch": str(torch.__version__), "phases": list(earlier.get("phases", []))}
+    hardware = f"{torch.get_num_threads()} CPU threads, {machine()['cpu']}, torch {torch.__version__}"
+    record = {"recipe": RECIPE, "data": DATA, "phases": list(earlier.get("phases", []))}
     last = None
     for phase in phases:
         run = ROOT / phase.name
@@ -76,20 +76,12 @@ def export(record_dir=RECORD):
         (record_dir / f"diagnostics_{phase.name}_{part}.jsonl").write_text(
             "".join(json.dumps(d) + "\n" for d in diags))
         (record_dir / f"config_{phase.name}_{part}.json").write_text(json.dumps(ckpt["config"], indent=2))
-        cfg = ckpt["config"]
-        record["phases"].append({
-            "name": phase.name, "part": part, "notes": phase.notes, "loss_preset": cfg["loss_preset"],
-            "freeze": cfg["freeze"], "steps": ckpt["step"], "batch": cfg["batch_size"], "crop": cfg["crop_size"],
-            "lr": cfg["lr"], "compute_seconds": round(sum(r["seconds"] for r in log), 1),
-            "diagnose_seconds": round(sum(d.get("seconds", 0) for d in diags), 1),
-            "gate": phase.gate.text, "gate_result": gate_record(run), "last_diagnostics": diags[-1:],
-        })
+        record["phases"].append(phase_record(phase, part, ckpt["config"], log, diags, gate_record(run),
+                                             device=hardware))
         last = ckpt
     if last is None:
         raise SystemExit(f"nothing trained under {ROOT} yet")
-    record["total_steps"] = sum(p["steps"] for p in record["phases"])
-    record["total_compute_hours"] = round(sum(p.get("compute_seconds", 0) + p.get("diagnose_seconds", 0)
-                                              for p in record["phases"]) / 3600, 2)
+    record.update(record_totals(record["phases"]))
     (record_dir / "record.json").write_text(json.dumps(record, indent=2))
     export_inference(last, DEMO_CHECKPOINT, record)
     print(f"wrote {DEMO_CHECKPOINT} ({DEMO_CHECKPOINT.stat().st_size / 1e6:.1f} MB) and {record_dir}/")

@@ -25,6 +25,29 @@ def test_device_script_dry_run_writes_what_comes_back(tmp_path):
     load_model(out / "rast_device_fp16.pt")  # the checkpoint that comes back loads as the demo one does
     steps = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert steps and all("phase" in r and "total" in r for r in steps)
+    # Every phase of the call is in the record, numbered after the committed checkpoint's parts of that phase.
+    committed = load_checkpoint(ROOT / "checkpoints" / "rast_demo_fp16.pt")["record"]["phases"]
+    new = record["phases"][len(committed):]
+    assert json.dumps(record["phases"][:len(committed)]) == json.dumps(committed)  # (NaN ≠ NaN in ==)
+    assert [e["name"] for e in new] == list(dict.fromkeys(r["phase"] for r in steps))
+    for e in new:
+        assert e["part"] == 1 + sum(c["name"] == e["name"] for c in committed)
+        assert e["steps"] == sum(r["phase"] == e["name"] for r in steps) and e["compute_seconds"] > 0
+    assert record["total_steps"] == sum(e["steps"] for e in record["phases"])
+
+    # What scripts/import_device_run.py makes of it: a curve and the diagnoses of each phase, the call's probe.
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from import_device_run import import_run
+    record_dir = tmp_path / "record"
+    record_dir.mkdir()
+    assert json.dumps(import_run(out, record_dir)) == json.dumps(record)
+    for e in new:
+        tag = f"{e['name']}_{e['part']}"
+        assert (record_dir / f"loss_{tag}.png").stat().st_size > 0
+        diag_rows = (record_dir / f"diagnostics_{tag}.jsonl").read_text().splitlines()
+        assert diag_rows and all(json.loads(r)["phase"] == e["name"] for r in diag_rows)
+    last = f"{new[-1]['name']}_{new[-1]['part']}"
+    assert json.loads((record_dir / f"device_call_{last}.json").read_text())["probe"]["chosen_batch"] > 0
 
 
 def test_device_wrapper_is_valid_bash_and_needs_out():

@@ -309,8 +309,8 @@ def evaluate_run(budget, ckpt_path, perceptual, device=None):
     ckpt_path, scales = Path(ckpt_path), budget.restoration_scales
     pairs = eval_pairs(budget)
     cache = ckpt_path.parent / "eval.json"
-    key = {"pairs": [[file_digest(c), file_digest(s)] for c, s in pairs], "eval_size": budget.eval_size, "scales": list(scales),
-           "lpips": perceptual.backend, "checkpoint": file_digest(ckpt_path),
+    key = {"pairs": [[file_digest(c), file_digest(s)] for c, s in pairs], "eval_size": budget.eval_size,
+           "scales": list(scales), "lpips": perceptual.backend, "checkpoint": file_digest(ckpt_path),
            "code": code_digest(EVAL_CODE, EVAL_FUNCTIONS)}
     if cache.is_file():
         saved = json.loads(cache.read_text())

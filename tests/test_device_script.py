@@ -1,8 +1,11 @@
 """The prepared GPU call (scripts/device_train.sh → device_train.py), dry-run on the CPU with tiny sizes."""
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from rastlib.checkpoint import load_checkpoint, load_model
 
@@ -55,3 +58,12 @@ def test_device_wrapper_is_valid_bash_and_needs_out():
     r = subprocess.run(["bash", "scripts/device_train.sh"], cwd=ROOT, capture_output=True, text=True,
                        env={"PATH": "/usr/bin:/bin"})
     assert r.returncode != 0 and "OUT must name the output folder" in r.stderr
+
+
+def test_layout_argument_of_a_second_call():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from device_train import parse_layout
+    assert parse_layout("32") == (32, False) and parse_layout("16,nhwc") == (16, True)
+    for bad in ("31", "2", "32,nchw", "x", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match="even batch size"):
+            parse_layout(bad)

@@ -97,13 +97,13 @@ class Budget:
                 f"metrics on {self.eval_pairs} held-out pairs at {self.eval_size} px")
 
 
-# demo: the whole CPU grid (10 variants × 4 seeds × 32 steps at ~15 s a `seed_full` step at 128², batch 4, on 2
-# cores: ~5.3 h, plus ~30 s of evaluation a run) in about six hours of background compute; README "Budgets".
+# demo: the whole CPU grid, 10 variants × 4 seeds × 24 steps at ~23 s a `seed_full` step (128², batch 4, 2 cores,
+# measured alone) ≈ 6.1 h, plus ~30 s of evaluation a run: about six hours of background compute; README "Budgets".
 BUDGETS = {
     # From scratch (a seeded random start), so the nbval references of 02–06 follow the code, not the checkpoint.
     "smoke": Budget("smoke", steps=1, crop_size=64, batch_size=4, seeds=(0, 1), eval_pairs=2, eval_size=64,
                     restoration_scales=(64, 32)),
-    "demo": Budget("demo", steps=32, crop_size=128, batch_size=4, seeds=(0, 1, 2, 3), eval_pairs=12,
+    "demo": Budget("demo", steps=24, crop_size=128, batch_size=4, seeds=(0, 1, 2, 3), eval_pairs=12,
                    eval_size=256, init_from=str(DEMO_CHECKPOINT)),
     "device": Budget("device", steps=1000, crop_size=128, batch_size=8, seeds=(0, 1, 2, 3), eval_pairs=12,
                      eval_size=256, init_from=str(DEMO_CHECKPOINT), device="auto"),

@@ -8,11 +8,13 @@ tests the per-seed differences (`rastlib.verdicts`).
 
 Runs are cached in `<runs_dir>/<profile>/<variant>/seed<k>/` (checkpoint + eval.json), keyed by a digest of the
 config, of the starting weights and of the code that trains (or evaluates) them: change any of the three and
-the run is redone. The notebooks share runs (02's `no_idempotency` is 03's "without").
+the run is redone. The notebooks share runs (02's `no_idempotency` is 03's "without"). The code digest is read
+from the files, so a grid whose code is edited while it runs stops (`run_comparison`) rather than label its
+next runs with code it did not load.
 
 On a CPU (`demo` profile) each variant is a short fine-tuning of the committed demo checkpoint, not a training
-from scratch; every table says so. `device` runs the grid with far more steps on a lent GPU; `paper` trains from
-scratch on COCO + WikiArt and needs a GPU for days.
+from scratch; every table says so. `device` runs the grid with 1,000 steps a run on a GPU (more than one lent
+call holds: README "Budgets"); `paper` trains from scratch on COCO + WikiArt and needs a GPU for days.
 """
 import ast
 import csv
@@ -31,7 +33,7 @@ import torch
 from .checkpoint import DEMO_CHECKPOINT, load_model
 from .config import LOSS_PRESETS, PROFILES, ablate, make_config
 from .data import demo_eval_content_dir, demo_eval_style_dir, first_readable, list_images
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, RastError
 from .metrics import (COLOUR_METRICS, colour_preservation_metrics, evaluate_pair, load_square, mean_std,
                       restoration_score, summarise)
 from .verdicts import Claim, judge, verdicts_markdown
@@ -243,6 +245,11 @@ def code_digest(modules, functions=()):
     return h.hexdigest()
 
 
+def code_digests():
+    """(training code digest, evaluation code digest) as the files stand now."""
+    return code_digest(TRAIN_CODE), code_digest(EVAL_CODE, EVAL_FUNCTIONS)
+
+
 def file_digest(path):
     """sha256 of a file's bytes ("" for no file: training from scratch)."""
     if not path:
@@ -387,7 +394,12 @@ def run_comparison(budget, variants, progress=True):
     perceptual = evaluation_nets().to(device)
     rows = []
     jobs = [(v, s) for s in budget.seeds for v in variants]  # seed-major: a cut-off run still has whole seeds
+    loaded = code_digests()
     for variant, seed in tqdm(jobs, desc="variants × seeds", disable=not progress):
+        if code_digests() != loaded:
+            raise RastError("rastlib's training or evaluation code changed on disk while these runs were made: "
+                            "the next ones would be labelled with code this process did not load. Start again "
+                            "(finished runs are reused where their code is unchanged).")
         ckpt = train_variant(budget, variant, seed)
         rows.append({"variant": variant, "seed": seed, **evaluate_run(budget, ckpt, perceptual, device),
                      "lpips_backend": perceptual.backend})

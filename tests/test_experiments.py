@@ -137,6 +137,35 @@ def test_a_cached_run_is_reused_until_a_loss_term_changes(tmp_path, monkeypatch)
     assert said and "config changed" in said[0]
 
 
+def test_a_grid_stops_when_its_code_is_edited_while_it_runs(tmp_path, monkeypatch):
+    """Runs are keyed by the code on disk; a running process keeps the code it loaded. So an edit between two runs
+    stops the grid instead of labelling the next run with code that did not make it."""
+    import shutil
+    from types import SimpleNamespace
+    from rastlib.errors import RastError
+    copy = tmp_path / "rastlib"
+    shutil.copytree(E.PACKAGE_DIR, copy)
+    monkeypatch.setattr(E, "PACKAGE_DIR", copy)
+    nets = SimpleNamespace(backend="stub")
+    nets.to = lambda device: nets
+    monkeypatch.setattr(E, "evaluation_nets", lambda: nets)
+    monkeypatch.setattr(E, "evaluate_run", lambda *a, **k: {})
+    trained = []
+
+    def train_and_edit(budget, variant, seed):
+        trained.append(variant)
+        losses = copy / "losses.py"
+        losses.write_text(losses.read_text().replace("F.mse_loss(g.transfer(g.model.encode(o), fc), c)",
+                                                     "F.l1_loss(g.transfer(g.model.encode(o), fc), c)"))
+        return tmp_path / "checkpoint.pt"
+
+    monkeypatch.setattr(E, "train_variant", train_and_edit)
+    b = E.check_parameters("smoke", runs_dir=tmp_path / "runs")
+    with pytest.raises(RastError, match="code changed on disk while these runs were made"):
+        E.run_comparison(b, ["full", "no_lpips"], progress=False)
+    assert trained == ["full"]
+
+
 def test_variants_of_one_seed_see_the_same_batches_from_the_same_weights(tmp_path):
     from rastlib.train import Trainer
     b = E.check_parameters("smoke", runs_dir=tmp_path)

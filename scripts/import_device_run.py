@@ -4,8 +4,8 @@ and its phases' loss curves, diagnoses, probe and log go into the record folder 
     python scripts/import_device_run.py /work/.device/1 [/work/.device/2 …]   # in the order the calls ran
 
 Each folder is one call's $OUT; the last folder's checkpoint (whose record holds every earlier phase) is
-committed. Afterwards run `python -m rastlib diagnose --out results/demo` here: the device lacks ST-LPIPS, so
-the second-network style measure is measured only here.
+committed. Afterwards run `python -m rastlib diagnose --out results/demo` here: the committed numbers are
+measured here (the device's second network is an fp16 copy of this machine's).
 """
 import argparse
 import json

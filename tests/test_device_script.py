@@ -67,3 +67,30 @@ def test_layout_argument_of_a_second_call():
     for bad in ("31", "2", "32,nchw", "x", ""):
         with pytest.raises(argparse.ArgumentTypeError, match="even batch size"):
             parse_layout(bad)
+
+
+def test_the_packed_second_network_is_small_and_measures_like_the_installed_one(tmp_path):
+    """What `make device-wheels` packs for the device (ST-LPIPS AlexNet in fp16, scripts/pack_stlpips_alex.py) is
+    what a PYTHONPATH-first import finds, `diagnose` finds it there (and no VGG16), and its style distance is the
+    installed one's to 1e-3."""
+    import os
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from pack_stlpips_alex import pack
+    assert pack(tmp_path / "pk") < 6 * 2**20
+    code = ("import json, torch, stlpips_pytorch\nfrom rastlib.metrics import default_style_nets, style_distance_2nd\n"
+            "a, b = torch.rand(2, 2, 3, 64, 64, generator=torch.Generator().manual_seed(0))\n"
+            "nets = default_style_nets('cpu')\n"
+            "d = style_distance_2nd(nets['alex'], a, b).tolist()\n"
+            "print(json.dumps([stlpips_pytorch.__file__, sorted(nets), d]))")
+
+    def measure(*path):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)])}
+        r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    packed_from, packed_nets, packed = measure(str(tmp_path / "pk"))
+    installed_from, installed_nets, installed = measure()
+    assert packed_from.startswith(str(tmp_path)) and not installed_from.startswith(str(tmp_path))
+    assert packed_nets == ["alex"] and installed_nets == ["alex", "vgg16"]  # the device has the AlexNet alone
+    assert packed == pytest.approx(installed, rel=1e-3)

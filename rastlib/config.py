@@ -77,8 +77,14 @@ class Config:
     workers: int = 0
     device: str = "cpu"
     amp: str = "none"
-    channels_last: bool = False  # NHWC activations and weights (a GPU may run its convolutions faster)
+    # NHWC activations and weights: measured slower for this model on an H200 (39.5 against 54.2 images/s at
+    # batch 32, bf16; scripts/device_train.py's probe), kept for other GPUs to try.
+    channels_last: bool = False
     max_bad_steps: int = 5
+    # The first `warmup_steps` steps train only the networks the losses add (contrastive heads, discriminators),
+    # the generator held: a run started from an exported checkpoint has fresh discriminators, and their first
+    # gradients would otherwise pull the generator (README "Training on a lent GPU").
+    warmup_steps: int = 0
     init_from: str = ""
     transform_init: str = "official"
     architecture: str = "full"
@@ -118,8 +124,10 @@ class Config:
         for name in ("style_flips", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if not (isinstance(self.workers, int) and self.workers >= 0):
-            raise ConfigError(f"workers must be an integer ≥ 0, got {self.workers!r}")
+        for name in ("workers", "warmup_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"{name} must be an integer ≥ 0, got {v!r}")
         for name in ("lr", "lr_decay", "style_difference_eps", "tau"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v < 0 or (name in ("lr", "tau") and v == 0):

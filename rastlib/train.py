@@ -98,11 +98,10 @@ class Trainer:
         self.pairs = any(v for k, v in w.items() if k not in IDENTITY_TERMS)
         for part in cfg.freeze:
             getattr(self.model, part).requires_grad_(False)
-        g_params = [p for part in TRAINED_PARTS if part not in cfg.freeze
-                    for p in getattr(self.model, part).parameters()]
-        if self.heads is not None:
-            g_params += list(self.heads.parameters())
-        self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr)
+        self.generator_params = [p for part in TRAINED_PARTS if part not in cfg.freeze
+                                 for p in getattr(self.model, part).parameters()]
+        heads_params = list(self.heads.parameters()) if self.heads is not None else []
+        self.opt_g = torch.optim.Adam(self.generator_params + heads_params, lr=cfg.lr)
         self.opt_d = (torch.optim.Adam([*self.d_style.parameters(), *self.d_content.parameters()],
                                        lr=cfg.lr, betas=(0.5, 0.999)) if self.adversarial else None)
         self.step = 0
@@ -111,8 +110,10 @@ class Trainer:
         if resume and self.ckpt_path.is_file():
             self.restore(load_checkpoint(self.ckpt_path, map_location=self.device))
         elif cfg.init_from:
-            self.model.load_generator_state(load_checkpoint(cfg.init_from, map_location=self.device)["generator"],
-                                            partial=True)
+            init = load_checkpoint(cfg.init_from, map_location=self.device)
+            self.model.load_generator_state(init["generator"], partial=True)
+            if self.heads is not None and init.get("heads"):  # exported checkpoints keep the small heads
+                self.heads.load_state_dict(init["heads"])
         self.model.to(self.device)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for module in (self.model, self.heads, self.d_style, self.d_content, self.perceptual):
@@ -163,7 +164,8 @@ class Trainer:
         with self.autocast():
             values, total = compute_losses(g, self.cfg.weights)
         self.last_counts = {"encoder_passes": g.n_encodes, "transfers": g.n_transfers}
-        finite = finite and self._step_if_finite(total, self.opt_g)
+        held = self.generator_params if self.step < self.cfg.warmup_steps else ()
+        finite = finite and self._step_if_finite(total, self.opt_g, held)
         if finite:
             self.bad_steps = 0
         else:
@@ -190,12 +192,14 @@ class Trainer:
         """bf16 autocast when `cfg.amp == "bf16"` (CPUs with avx512_bf16, GPUs), otherwise a no-op."""
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp == "bf16")
 
-    def _step_if_finite(self, loss, opt):
+    def _step_if_finite(self, loss, opt, held=()):
         """Backpropagate `loss` and step `opt`, unless the loss or a gradient is NaN/Inf on any process (then the
-        gradients are dropped; all processes agree). One host sync: the loss and the gradients' total norm are
-        checked together."""
+        gradients are dropped; all processes agree); the parameters in `held` keep their values (the warm-up).
+        One host sync: the loss and the gradients' total norm are checked together."""
         if loss.requires_grad:
             loss.backward()  # under DDP, the gradients are averaged over processes here
+        for p in held:
+            p.grad = None  # Adam skips a parameter without a gradient: no update, no moment
         grads = [p.grad for group in opt.param_groups for p in group["params"] if p.grad is not None]
         norm = torch.nn.utils.get_total_norm(grads) if grads else torch.zeros((), device=loss.device)
         finite = distributed.all_true(bool(torch.isfinite(loss.detach().float() + norm)), self.device)

@@ -2,13 +2,13 @@
 with the phased recipe (bf16 autocast, phases timed by the clock), diagnose, benchmark, write ≤ 8 files to OUT.
 
     python scripts/device_train.py --out $OUT --seconds 400            # on the GPU
-    python scripts/device_train.py --out $OUT --seconds 220 --layout 32,nhwc --no-bench   # a second call
+    python scripts/device_train.py --out $OUT --seconds 100 --no-bench  # a second call: size it to the budget left
     python scripts/device_train.py --out /tmp/o --seconds 20 --dry-run # on the CPU, tiny sizes (the tests)
 
---seconds is the training share; the probe (~40 s: four layouts; ~10 s with --layout), the diagnosis and the
+--seconds is the training share; the speed probe (~10 s), the start (~25 s), the diagnosis (~10 s) and the
 benchmark (~60 s) come on top.
 
-Files written to OUT (each < 16 MiB): rast_device_fp16.pt (the trained generator, with its record),
+Files written to OUT (each < 16 MiB): rast_device_fp16.pt (the trained generator and contrastive heads, with its record),
 train_log.jsonl (every step of every phase), diagnostics.json (the speed probe and every diagnosis),
 diagnostics.md (the final one), sheet.png, bench.json + bench.md (GPU only: `rastlib bench --gpu-only`); the
 shell wrapper adds run.log. The second-network style measure uses the AlexNet that the wrapper carries
@@ -17,7 +17,7 @@ The committed checkpoint's record names the last phase it trained; training goes
 (or that phase again when its gate had not passed); a checkpoint the recipe did not make is started over. On
 the device every phase runs until its gate passes or its share of the time left is spent, then the next one
 starts (the gate result is recorded either way). The checkpoint, the log and diagnostics.json are written after
-each phase too, so a call killed later still brings back the phases done.
+every chunk (~30 s of training) too, so a call killed at its limit still brings back all but the last chunk.
 """
 import argparse
 import json
@@ -86,9 +86,10 @@ def main():
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
-    # Session 3's probe on an H200 (NCHW): 32.5 / 42.4 / 47.6 images/s at batch 8 / 16 / 32.
-    layouts = [(b, nhwc) for nhwc in (False, True) for b in (16, 32)] if cuda else [(4, False), (4, True)]
-    layouts = [args.layout] if args.layout else layouts
+    # Probes on an H200, images/s: session 3 (NCHW) 32.5 / 42.4 / 47.6 at batch 8 / 16 / 32; session 5, one sync
+    # a step, 47.7 / 54.2 at 16 / 32 in NCHW and 34.6 / 39.5 in NHWC. So batch 32 NCHW, timed once (~10 s) to
+    # size the chunks; --layout tries another.
+    layouts = [args.layout] if args.layout else [(32, False)] if cuda else [(4, False), (4, True)]
     crop, eval_size = (256, 256) if cuda else (64, 64)
     record = load_checkpoint(args.checkpoint).get("record", {})
     phases = remaining_phases(record)
@@ -114,28 +115,34 @@ def main():
     entries = list(record.get("phases", [])) if ours else []  # the record grows by one entry per phase
     trained, logs = [], []
 
-    def diagnoses():
-        return [{"phase": p.name, **d} for p in trained for d in read_diagnostics(root / p.name)]
+    def diagnoses(*phases):
+        return [{"phase": p.name, **d} for p in (*trained, *phases) for d in read_diagnostics(root / p.name)]
 
-    def export(phase, result):
-        """After each phase: the generator so far, with its record, and the training log, into OUT."""
-        trained.append(phase)
+    def export(phase, result=None):
+        """The generator so far, with its record, the training log and the diagnoses, into OUT: after each chunk
+        (`result` None: the phase goes on, its entry says so) and after each phase."""
         ckpt = load_checkpoint(root / phase.name / "checkpoint.pt")
         rows = [{"phase": phase.name, **r} for r in read_log(root / phase.name / "log.jsonl")]
-        logs.extend(rows)
-        (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs))
-        entries.append(phase_record(phase, 1 + sum(e["name"] == phase.name for e in entries), ckpt["config"], rows,
-                                    read_diagnostics(root / phase.name), result,
-                                    device=f"{probe_device(cuda)}, torch {torch.__version__}", amp=amp))
-        export_inference(ckpt, ckpt_out, {"recipe": RECIPE, "data": record.get("data"), "phases": entries,
-                                          **record_totals(entries)})
-        (out / "diagnostics.json").write_text(json.dumps({"probe": speed, "during_training": diagnoses()}, indent=1))
-        print(f"exported after {phase.name} ({time.monotonic() - t_start:.0f} s)", flush=True)
+        rows = [r for r in rows if r["step"] < ckpt["step"]]  # what the checkpoint has trained
+        entry = phase_record(phase, 1 + sum(e["name"] == phase.name for e in entries), ckpt["config"], rows,
+                             read_diagnostics(root / phase.name),
+                             result or {"passed": False, "stopped": "call ended mid-phase", "step": ckpt["step"]},
+                             device=f"{probe_device(cuda)}, torch {torch.__version__}", amp=amp)
+        (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs + rows))
+        export_inference(ckpt, ckpt_out, {"recipe": RECIPE, "data": record.get("data"), "phases": entries + [entry],
+                                          **record_totals(entries + [entry])})
+        (out / "diagnostics.json").write_text(json.dumps({"probe": speed, "during_training": diagnoses(phase)},
+                                                         indent=1))
+        if result is not None:
+            trained.append(phase)
+            logs.extend(rows)
+            entries.append(entry)
+            print(f"exported after {phase.name} ({time.monotonic() - t_start:.0f} s)", flush=True)
 
     run_recipe(root, demo_eval_content_dir(), demo_eval_style_dir(), profile="demo" if cuda else "smoke",
                phases=phases, size=eval_size, force=True, progress=False, seconds=args.seconds, share_time=True,
                first_init=args.checkpoint if ours else None, eval_every=every,
-               on_phase=export, **overrides)
+               on_phase=export, on_chunk=export, **overrides)
     if not trained:
         raise SystemExit(f"no phase trained in {args.seconds:.0f} s (raise --seconds)")
     final = run_diagnose(out / "final", ckpt_out, size=eval_size, device=device)

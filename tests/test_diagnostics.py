@@ -120,14 +120,18 @@ def _phases(second_gate):
 def test_recipe_runs_phases_through_their_gates(tmp_path):
     kw = dict(profile="smoke", size=64, progress=False, log=lambda *a: None, load_size=72, crop_size=64)
     never = Gate("never", lambda d: False)
-    res = run_recipe(tmp_path, demo_eval_content_dir(), demo_eval_style_dir(), phases=_phases(never), **kw)
+    from rastlib.checkpoint import load_checkpoint
+    chunks = []  # after each chunk the checkpoint on disk is that chunk's (the device run exports it then)
+    res = run_recipe(tmp_path, demo_eval_content_dir(), demo_eval_style_dir(), phases=_phases(never), **kw,
+                     on_chunk=lambda p: chunks.append((p.name, load_checkpoint(tmp_path / p.name / "checkpoint.pt")
+                                                       ["step"])))
+    assert chunks == [("first", 2), ("second", 2)]
     assert res["first"]["passed"] and res["first"]["step"] == 2  # stopped at the gate, not at max_steps
     assert res["second"]["passed"] is False and res["second"]["step"] == 2  # gate failed at max_steps
     first_log = [json.loads(x) for x in (tmp_path / "first" / "diagnostics.jsonl").read_text().splitlines()]
     assert [d["step"] for d in first_log] == [0, 2]
     assert "style_retrieval" in json.loads((tmp_path / "second" / "gate.json").read_text())["diagnostics"]
     # the second phase started from the first's weights, with the decoder frozen
-    from rastlib.checkpoint import load_checkpoint
     a, b = (load_checkpoint(tmp_path / n / "checkpoint.pt")["generator"] for n in ("first", "second"))
     assert all(torch.equal(a["decoder"][k], b["decoder"][k]) for k in a["decoder"])
     assert not all(torch.equal(a["transform"][k], b["transform"][k]) for k in a["transform"])

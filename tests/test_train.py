@@ -163,6 +163,47 @@ def test_export_writes_a_small_fp16_inference_checkpoint(tmp_path):
     assert json.loads(json.dumps(small["config"]))["loss_preset"] == "sanet"
 
 
+def test_export_keeps_the_contrastive_heads_and_training_from_it_starts_with_them(tmp_path):
+    """The rast table's run: its export carries the projection heads (fp16), not the discriminators; a run
+    initialised from the export starts with those heads, one from a heads-less export with fresh ones."""
+    Trainer(smoke(tmp_path, "src", iterations=1), encoder=random_encoder()).fit(progress=False)
+    src = C.load_checkpoint(tmp_path / "src" / "checkpoint.pt")
+    C.export_inference(src, tmp_path / "small.pt")
+    small = C.load_checkpoint(tmp_path / "small.pt")
+    assert "discriminators" not in small and small["heads"].keys() == src["heads"].keys()
+    assert all(v.dtype == torch.float16 for v in small["heads"].values())
+    torch.manual_seed(7)  # another seed: fresh heads would differ
+    t = Trainer(smoke(tmp_path, "from", init_from=str(tmp_path / "small.pt"), seed=7), encoder=random_encoder())
+    for k, v in t.heads.state_dict().items():
+        torch.testing.assert_close(v, src["heads"][k].half().float())
+    C.save_atomic({**small, "heads": None}, tmp_path / "headless.pt")
+    fresh = Trainer(smoke(tmp_path, "fresh", init_from=str(tmp_path / "headless.pt"), seed=7),
+                    encoder=random_encoder())
+    assert any(not torch.equal(v, t.heads.state_dict()[k]) for k, v in fresh.heads.state_dict().items())
+
+
+def test_warmup_holds_the_generator_while_heads_and_discriminators_train(tmp_path):
+    """`warmup_steps=2`: after steps 0 and 1 the generator's weights are those it started with, bit for bit,
+    while the heads and both discriminators moved; step 2 moves the generator."""
+    t = Trainer(smoke(tmp_path, "warm", iterations=3, warmup_steps=2), encoder=random_encoder())
+
+    def snapshot():
+        return {name: {k: v.clone() for k, v in m.state_dict().items()}
+                for name, m in (("generator", t.model.decoder), ("transform", t.model.transform),
+                                ("heads", t.heads), ("d_style", t.d_style), ("d_content", t.d_content))}
+
+    def moved(a, b):
+        return {name for name in a if any(not torch.equal(a[name][k], b[name][k]) for k in a[name])}
+    start = snapshot()
+    t.fit(steps=2, progress=False)
+    after_warmup = snapshot()
+    assert moved(start, after_warmup) == {"heads", "d_style", "d_content"}
+    t.fit(steps=1, progress=False)
+    assert {"generator", "transform"} <= moved(after_warmup, snapshot())
+    with pytest.raises(Exception, match="warmup_steps must be an integer ≥ 0"):
+        smoke(tmp_path, "bad", warmup_steps=-1)
+
+
 def test_channels_last_trains_like_the_default_layout(tmp_path):
     """A step of the full RAST table (discriminators, projection heads) in NHWC (`channels_last`, a GPU option)
     gives the losses and the gradient of the default layout (CPU, same seed; rel. 1e-4 and 1e-3, as summation

@@ -2,7 +2,8 @@
 
 A training checkpoint holds {format, version, kind="train", config, step, generator, heads, discriminators,
 optimisers, rng}; an inference checkpoint (`export_inference`) holds the generator and the contrastive heads
-(fp16 by default), the config and a training record. Nothing in either needs pickled code, so a file that does is refused.
+(fp16 by default), the config and a training record. Nothing in either needs pickled code, so a file that does
+is refused.
 """
 from pathlib import Path
 

@@ -8,8 +8,8 @@ with the phased recipe (bf16 autocast, phases timed by the clock), diagnose, ben
 --seconds is the training share; the speed probe (~10 s), the start (~25 s), the diagnosis (~10 s) and the
 benchmark (~60 s) come on top.
 
-Files written to OUT (each < 16 MiB): rast_device_fp16.pt (the trained generator and contrastive heads, with its record),
-train_log.jsonl (every step of every phase), diagnostics.json (the speed probe and every diagnosis),
+Files written to OUT (each < 16 MiB): rast_device_fp16.pt (the trained generator and contrastive heads, with
+its record), train_log.jsonl (every step of every phase), diagnostics.json (the speed probe and every diagnosis),
 diagnostics.md (the final one), sheet.png, bench.json + bench.md (GPU only: `rastlib bench --gpu-only`); the
 shell wrapper adds run.log. The second-network style measure uses the AlexNet that the wrapper carries
 (scripts/pack_stlpips_alex.py); without it the measure is NaN and the last phase's gate cannot pass.

@@ -36,18 +36,63 @@ from rastlib.train import read_log
 CHUNK_SECONDS = 30
 
 
-def probe(layouts, crop, device, amp, seconds_each, init):
-    """Training images per second of a RAST step at each (batch size, channels_last) of `layouts` (a few steps
-    each): NHWC often runs convolutions faster on a GPU, but reflection padding may not (pytorch#96738)."""
+REFLECTION_PAD = torch.nn.ReflectionPad2d
+
+
+class SlicePad(torch.nn.Module):
+    """nn.ReflectionPad2d by slicing and concatenation: the same values, but a backward of plain slice copies
+    instead of the atomic adds of the CUDA reflection-pad backward kernel (channels_last had gaps there too:
+    pytorch#96738). No weights, so a model built with it loads and saves the same checkpoint."""
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = (padding,) * 4 if isinstance(padding, int) else tuple(padding)  # left, right, top, bottom
+
+    def forward(self, x):
+        left, right, top, bottom = self.padding
+        x = torch.cat([x[..., 1:top + 1, :].flip(-2), x, x[..., x.shape[-2] - bottom - 1:-1, :].flip(-2)], dim=-2)
+        return torch.cat([x[..., 1:left + 1].flip(-1), x, x[..., x.shape[-1] - right - 1:-1].flip(-1)], dim=-1)
+
+
+def use_pad(kind):
+    """Build every model from now on with reflection padding of `kind`: "reflect" (torch's) or "slice"."""
+    torch.nn.ReflectionPad2d = {"reflect": REFLECTION_PAD, "slice": SlicePad}[kind]
+
+
+def profile_steps(trainer, contents, styles, cuda, steps=2, top=15):
+    """Where a training step's time goes: the ops with the most self time (GPU kernel time on a GPU, CPU time
+    in a dry run), per step, with their share of the total."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        for _ in range(steps):
+            trainer.train_step(contents, styles)
+        if cuda:
+            torch.cuda.synchronize()
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    ops = [e for e in prof.key_averages() if e.device_type == DeviceType.CPU and getattr(e, key) > 0]
+    total = sum(getattr(e, key) for e in ops)
+    rows = [{"op": e.key, "ms_per_step": round(getattr(e, key) / 1000 / steps, 2),
+             "share": round(getattr(e, key) / total, 4), "calls_per_step": e.count // steps}
+            for e in sorted(ops, key=lambda e: -getattr(e, key))[:top]]
+    return {"clock": "gpu kernels" if cuda else "cpu", "ms_per_step": round(total / 1000 / steps, 1), "top": rows}
+
+
+def probe(layouts, crop, device, amp, seconds_each, init, pads=("reflect",), profile=False):
+    """Training images per second of a RAST step at each (batch size, channels_last) of `layouts` and each
+    reflection padding of `pads` (a few steps each), and with `profile` where each one's time goes: NHWC often
+    runs convolutions faster on a GPU, but reflection padding may not (pytorch#96738)."""
     import tempfile
     from rastlib.config import make_config
     from rastlib.train import Trainer
     rows = []
-    for batch, nhwc in layouts:
+    for (batch, nhwc), pad in [(layout, pad) for layout in layouts for pad in pads]:
         cfg = make_config("demo", out_dir=tempfile.mkdtemp(prefix="probe-"), batch_size=batch, crop_size=crop,
                           load_size=crop, device=device, amp=amp, loss_preset="rast_wacv", init_from=init or "",
                           workers=4 if device == "cuda" else 0, channels_last=nhwc)
+        row = {"batch": batch, "channels_last": nhwc, "pad": pad}
         try:
+            use_pad(pad)
             trainer = Trainer(cfg, resume=False)
             contents, styles = next(trainer.batches())
             trainer.train_step(contents, styles)  # warm-up (cuDNN autotuning)
@@ -58,12 +103,18 @@ def probe(layouts, crop, device, amp, seconds_each, init):
             if device == "cuda":
                 torch.cuda.synchronize()
             dt = (time.perf_counter() - t0) / n
-            rows.append({"batch": batch, "channels_last": nhwc, "ms_per_step": 1000 * dt, "images_per_s": batch / dt})
+            row.update(ms_per_step=1000 * dt, images_per_s=batch / dt)
+            if profile:
+                row["profile"] = profile_steps(trainer, contents, styles, device == "cuda")
         except torch.OutOfMemoryError:
-            rows.append({"batch": batch, "channels_last": nhwc, "error": "out of memory"})
+            row["error"] = "out of memory"
+        except Exception as e:  # a failed variant costs its row, not the call
+            row["error"] = f"{type(e).__name__}: {e}"
         finally:
+            use_pad("reflect")
             if device == "cuda":
                 torch.cuda.empty_cache()
+        rows.append(row)
     return rows
 
 
@@ -76,6 +127,8 @@ def main():
     ap.add_argument("--layout", type=parse_layout, metavar="BATCH[,nhwc]",
                     help="probe only this batch size (and channels_last with ',nhwc'): a second call that reuses "
                          "the first call's choice")
+    ap.add_argument("--pad", choices=("reflect", "slice"),
+                    help="probe only this reflection padding (a second call that reuses the first call's choice)")
     ap.add_argument("--no-bench", action="store_true", help="skip the GPU benchmark (a second call)")
     args = ap.parse_args()
     t_start = time.monotonic()
@@ -89,17 +142,28 @@ def main():
     # Probes on an H200, images/s: session 3 (NCHW) 32.5 / 42.4 / 47.6 at batch 8 / 16 / 32; session 5, one sync
     # a step, 47.7 / 54.2 at 16 / 32 in NCHW and 34.6 / 39.5 in NHWC. So batch 32 NCHW, timed once (~10 s) to
     # size the chunks; --layout tries another.
-    layouts = [args.layout] if args.layout else [(32, False)] if cuda else [(4, False), (4, True)]
+    layouts = [args.layout] if args.layout else [(32, False)] if cuda else [(4, False)]
     crop, eval_size = (256, 256) if cuda else (64, 64)
     record = load_checkpoint(args.checkpoint).get("record", {})
     phases = remaining_phases(record)
 
-    rows = probe(layouts, crop, device, amp, 4.0 if cuda else 0.0, args.checkpoint)
-    best = max((r for r in rows if "images_per_s" in r), key=lambda r: r["images_per_s"])
-    batch, nhwc = best["batch"], best["channels_last"]
+    # torch's reflection padding against SlicePad, each profiled: a first call measures both (~15 s); a second
+    # call (--layout) reuses the first call's choice (--pad).
+    pads = [args.pad] if args.pad else ["reflect", "slice"]
+    rows = probe(layouts, crop, device, amp, 4.0 if cuda else 0.0, args.checkpoint, pads, profile=not args.pad)
+    measured = [r for r in rows if "images_per_s" in r]
+    if not measured:
+        raise SystemExit(f"no probe step ran: {rows}")
+    best = max(measured, key=lambda r: r["images_per_s"])
+    batch, nhwc, pad = best["batch"], best["channels_last"], best["pad"]
+    use_pad(pad)
     speed = {"device": probe_device(cuda), "amp": amp, "crop": crop, "rows": rows, "chosen_batch": batch,
-             "chosen_channels_last": nhwc}
-    print(f"probe: {rows}; batch {batch}, channels_last {nhwc}", flush=True)
+             "chosen_channels_last": nhwc, "chosen_pad": pad}
+    for r in rows:
+        print("probe:", {k: v for k, v in r.items() if k != "profile"}, flush=True)
+        for op in r.get("profile", {}).get("top", []):
+            print(f"    {op['ms_per_step']:8.2f} ms {100 * op['share']:5.1f} %  ×{op['calls_per_step']:<4} {op['op']}")
+    print(f"chosen: batch {batch}, channels_last {nhwc}, pad {pad}", flush=True)
 
     root = Path("/tmp/rast_device_run")
     shutil.rmtree(root, ignore_errors=True)

@@ -6,7 +6,8 @@
 # top (about 9 minutes in all; the checkpoint is exported every ~30 s of training, so a kill loses little).
 # A second call, at once (the machine stays warm 30 s): its limit is the device time left, so TRAIN_SECONDS is
 # that minus ~90 s (session 5: 320 s left after the first call, the second was cut at 197 s):
-#   run  command="TRAIN_SECONDS=200 bash scripts/device_train.sh --no-bench"  timeout_s=<left - 20>
+#   run  command="TRAIN_SECONDS=200 bash scripts/device_train.sh --no-bench --pad <the first call's choice>"
+#        timeout_s=<left - 20>
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?OUT must name the output folder}"

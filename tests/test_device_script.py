@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_device_script_dry_run_writes_what_comes_back(tmp_path):
     out = tmp_path / "out"
-    subprocess.run([sys.executable, "scripts/device_train.py", "--out", str(out), "--seconds", "45", "--dry-run"],
+    subprocess.run([sys.executable, "scripts/device_train.py", "--out", str(out), "--seconds", "20", "--dry-run"],
                    cwd=ROOT, check=True, timeout=600)
     files = sorted(p.name for p in out.iterdir())
     assert files == ["diagnostics.json", "diagnostics.md", "rast_device_fp16.pt", "sheet.png", "train_log.jsonl"]

@@ -22,8 +22,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m rastlib demo --out results/demo
 
+# Two pytest workers, one test file each at a time, one torch thread each (2 cores: CI's); the notebook kernels
+# take the references' thread count themselves (tests/test_notebooks.py). TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	MPLBACKEND=Agg $(PY) -m pytest -q --durations=15
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q --durations=15 \
+	  $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # JupyterLab on notebooks/ (localhost only, no browser; open the printed http://127.0.0.1:PORT/lab?token=… URL).
 # The kernel "rastlib (.venv)" is this venv's Python (the notebooks' "Python 3" kernel is the same one). Jupyter's

@@ -13,6 +13,7 @@ sanitisers of tests/nbval_sanitize.cfg (timings, temporary paths, float digits p
 change to what the notebooks compute (the code, the committed checkpoint) needs `--references` once, and a
 look at the diff.
 """
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -208,6 +209,11 @@ NOTEBOOKS = {
 
 
 REFERENCES = ROOT / "tests" / "nbval"
+# The smoke tables hold float noise (after one step, differences of ~1e-11 between variants) whose digits follow
+# the summation order, that is torch's thread count: the references are made, and checked, with one thread (the
+# kernels inherit it), whatever the machine has. One thread also leaves the other core to `make test`'s second
+# worker (two threads beside it ran several times slower: their barriers wait on a descheduled thread).
+SMOKE_THREADS = "1"
 
 
 def smoke_parameters(work, name):
@@ -224,6 +230,7 @@ def write_references(names=()):
     notebooks as the nbval references. 02–06 train from scratch in the smoke profile; 01 shows the committed
     checkpoint, so a new checkpoint needs `--references 01_baseline`."""
     import papermill as pm
+    os.environ["OMP_NUM_THREADS"] = SMOKE_THREADS
     REFERENCES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         for name in names or NOTEBOOKS:

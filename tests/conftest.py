@@ -25,3 +25,13 @@ def demo_batch():
     contents = [load_image(p, size=64)[:, :64, :64] for p in list_images(demo_content_dir())[:4]]
     styles = [load_image(p, size=64)[:, :64, :64] for p in list_images(demo_style_dir())[:4]]
     return torch.stack(contents), torch.stack(styles)
+
+
+LONGEST_FIRST = ("test_notebooks.py", "test_lab.py")
+
+
+def pytest_collection_modifyitems(items):
+    """The longest files first (the six notebooks, ~15 min; JupyterLab): `make test` runs two workers, one file
+    each at a time (`-n 2 --dist loadfile`), so the other worker runs the remaining files meanwhile."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))

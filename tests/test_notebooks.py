@@ -5,6 +5,7 @@ All notebooks share one runs folder, as they do in `make notebooks`, so a varian
 """
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,13 +25,16 @@ _parameters = build.smoke_parameters
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """Every notebook executed by papermill in the smoke profile: {name: output notebook path}."""
+    """Every notebook executed by papermill in the smoke profile, its kernel with the references' thread count:
+    {name: output notebook path}."""
     work = tmp_path_factory.mktemp("notebooks")
     out = {}
-    for nb in NOTEBOOKS:
-        out[nb.stem] = work / f"{nb.stem}.ipynb"
-        pm.execute_notebook(str(nb), str(out[nb.stem]), parameters=_parameters(work, nb.stem),
-                            kernel_name="python3", progress_bar=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", build.SMOKE_THREADS)
+        for nb in NOTEBOOKS:
+            out[nb.stem] = work / f"{nb.stem}.ipynb"
+            pm.execute_notebook(str(nb), str(out[nb.stem]), parameters=_parameters(work, nb.stem),
+                                kernel_name="python3", progress_bar=False)
     return work, out
 
 
@@ -100,7 +104,8 @@ def test_nbval_checks_the_outputs_against_the_smoke_references(executed, tmp_pat
                             prepare_only=True)
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider",
                              "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
-                             *map(str, prepared)], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+                             *map(str, prepared)], cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                            env={**os.environ, "OMP_NUM_THREADS": build.SMOKE_THREADS})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "passed" in result.stdout and "failed" not in result.stdout
 

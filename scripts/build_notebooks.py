@@ -212,7 +212,8 @@ REFERENCES = ROOT / "tests" / "nbval"
 # The smoke tables hold float noise (after one step, differences of ~1e-11 between variants) whose digits follow
 # the summation order, that is torch's thread count: the references are made, and checked, with one thread (the
 # kernels inherit it), whatever the machine has. One thread also leaves the other core to `make test`'s second
-# worker (two threads beside it ran several times slower: their barriers wait on a descheduled thread).
+# worker: with two threads beside it (and a niced job), notebook 02 alone took 25 minutes, against 12 for all six
+# with one; OpenMP threads wait for each other, and one of them is often descheduled.
 SMOKE_THREADS = "1"
 
 

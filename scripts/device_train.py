@@ -87,36 +87,36 @@ def probe(layouts, crop, device, amp, seconds_each, init, pads=("reflect",), pro
     import tempfile
     from rastlib.config import make_config
     from rastlib.train import Trainer
-    rows = []
+    cuda, rows = device == "cuda", []
     for (batch, nhwc), pad in [(layout, pad) for layout in layouts for pad in pads]:
         cfg = make_config("demo", out_dir=tempfile.mkdtemp(prefix="probe-"), batch_size=batch, crop_size=crop,
                           load_size=crop, device=device, amp=amp, loss_preset="rast_wacv", init_from=init or "",
-                          workers=4 if device == "cuda" else 0, channels_last=nhwc)
+                          workers=4 if cuda else 0, channels_last=nhwc)
         row = {"batch": batch, "channels_last": nhwc, "pad": pad}
         try:
             use_pad(pad)
             trainer = Trainer(cfg, resume=False)
             contents, styles = next(trainer.batches())
-            steps = 2 if device == "cuda" else 1
-            if device == "cuda":
+            steps = 2 if cuda else 1
+            if cuda:
                 trainer.train_step(contents, styles)
             n, t0 = 0, time.perf_counter()
             while time.perf_counter() - t0 < seconds_each or n < steps:
                 trainer.train_step(contents, styles)
                 n += 1
-            if device == "cuda":
+            if cuda:
                 torch.cuda.synchronize()
             dt = (time.perf_counter() - t0) / n
             row.update(ms_per_step=1000 * dt, images_per_s=batch / dt)
             if profile:
-                row["profile"] = profile_steps(trainer, contents, styles, device == "cuda", steps)
+                row["profile"] = profile_steps(trainer, contents, styles, cuda, steps)
         except torch.OutOfMemoryError:
             row["error"] = "out of memory"
         except Exception as e:  # a failed variant costs its row, not the call
             row["error"] = f"{type(e).__name__}: {e}"
         finally:
             use_pad("reflect")
-            if device == "cuda":
+            if cuda:
                 torch.cuda.empty_cache()
         rows.append(row)
     return rows

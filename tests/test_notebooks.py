@@ -1,5 +1,6 @@
-"""The six notebooks run headlessly under papermill (smoke profile), and nbval checks their outputs against the
-committed smoke references (tests/nbval/, written by `scripts/build_notebooks.py --references`).
+"""The six notebooks, with the smoke parameters papermill injects (as `make notebooks` does), executed once by
+nbval (not lax), which compares every cell's output with the committed smoke references (tests/nbval/, written by
+`scripts/build_notebooks.py --references`); the other tests read what that one execution wrote.
 
 All notebooks share one runs folder, as they do in `make notebooks`, so a variant trained for 02 is reused by 03–05.
 """
@@ -8,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nbformat
@@ -23,19 +25,36 @@ _spec.loader.exec_module(build)
 _parameters = build.smoke_parameters
 
 
+def nbval(paths, cwd, *options, timeout=300):
+    """pytest --nbval (not lax) on the notebooks `paths`, with the sanitisers and the references' thread count.
+    The root is `cwd`: otherwise the sanitisers' path moves it, and the cells lose their notebook's name."""
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider", "--color=no",
+                           f"--rootdir={cwd}", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
+                           *options, *map(str, paths)], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "OMP_NUM_THREADS": build.SMOKE_THREADS})
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """Every notebook executed by papermill in the smoke profile, its kernel with the references' thread count:
-    {name: output notebook path}."""
+    """Each smoke reference with the smoke parameters injected by papermill, executed by one nbval run:
+    (work folder, the nbval run, {notebook name: [(cell, failure text or None)]} from its JUnit report)."""
     work = tmp_path_factory.mktemp("notebooks")
-    out = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", build.SMOKE_THREADS)
-        for nb in NOTEBOOKS:
-            out[nb.stem] = work / f"{nb.stem}.ipynb"
-            pm.execute_notebook(str(nb), str(out[nb.stem]), parameters=_parameters(work, nb.stem),
-                                kernel_name="python3", progress_bar=False)
-    return work, out
+    prepared = [work / nb.name for nb in NOTEBOOKS]
+    for nb, path in zip(NOTEBOOKS, prepared):
+        pm.execute_notebook(str(build.REFERENCES / nb.name), str(path), parameters=_parameters(work, nb.stem),
+                            prepare_only=True)
+    run = nbval(prepared, work, f"--junitxml={work / 'nbval.xml'}", timeout=2400)
+    return work, run, cell_results(work / "nbval.xml")
+
+
+def cell_results(junit):
+    """nbval's JUnit report → {notebook name: [(cell, None if it passed, else the failure's text)]}."""
+    cells = {}
+    for case in ET.parse(junit).iter("testcase"):
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        text = None if problem is None else problem.get("message", "") + (problem.text or "")
+        cells.setdefault(Path(case.get("classname")).stem, []).append((case.get("name"), text))
+    return cells
 
 
 def test_there_are_six_notebooks_with_a_parameters_cell_first():
@@ -50,18 +69,29 @@ def test_there_are_six_notebooks_with_a_parameters_cell_first():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_notebook_runs_under_papermill_and_checks_its_outputs(executed, name):
-    work, out = executed
-    nb = nbformat.read(out[name], as_version=4)
-    last = [c for c in nb.cells if c.cell_type == "code"][-1]
-    assert "check_outputs" in last.source
-    assert any("checked" in o.get("data", {}).get("text/plain", "") for o in last.outputs), last.outputs
-    results = work / "results" / name
-    assert any(results.glob("*.png"))
+def test_notebook_runs_headlessly_and_matches_its_smoke_reference(executed, name):
+    """Every code cell of the notebook ran and its output equals the reference's after the sanitisers (tables and
+    verdicts included); its last cell is the check cell, which passed; it wrote its figures."""
+    work, run, cells = executed
+    reference = nbformat.read(build.REFERENCES / f"{name}.ipynb", as_version=4)
+    code = [c for c in reference.cells if c.cell_type == "code"]
+    ran = cells.get(name, [])
+    assert len(ran) == len(code), (ran, run.stdout[-4000:] + run.stderr[-2000:])
+    failed = [(cell, text) for cell, text in ran if text is not None]
+    assert not failed, failed[0][1][-4000:]
+    assert "check_outputs" in code[-1].source
+    assert any("checked" in o.get("data", {}).get("text/plain", "") for o in code[-1].outputs), code[-1].outputs
+    assert any((work / "results" / name).glob("*.png"))
+
+
+def test_the_nbval_run_passed(executed):
+    _, run, _ = executed
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "passed" in run.stdout and "failed" not in run.stdout
 
 
 def test_comparisons_label_every_claim_and_fill_the_summary(executed):
-    work, _ = executed
+    work, _, _ = executed
     labels = {"reproduced", "contradicted", "no support at this budget"}
     for name in NAMES[1:]:
         claims = json.loads((work / "results" / name / "claims.json").read_text())
@@ -72,7 +102,7 @@ def test_comparisons_label_every_claim_and_fill_the_summary(executed):
 
 
 def test_ablation_table_has_every_variant_and_metric(executed):
-    work, _ = executed
+    work, _, _ = executed
     lines = (work / "results" / "02_ablation" / "table1_ablation.csv").read_text().splitlines()
     header = lines[0].split(",")
     assert {"Dc_output_content", "Ds_output_style", "lpips_output_content", "restoration_ssim"} <= set(header)
@@ -93,23 +123,6 @@ def test_the_notebooks_are_those_the_builder_writes():
             f"{name}: rerun scripts/build_notebooks.py --references"
 
 
-def test_nbval_checks_the_outputs_against_the_smoke_references(executed, tmp_path):
-    """nbval (not lax) re-executes each smoke reference with the fixture's runs (reused: their cache keys match
-    the code under test) and compares every cell's output, tables and verdicts included, after the sanitisers."""
-    work, _ = executed
-    prepared = []
-    for nb in NOTEBOOKS:
-        prepared.append(tmp_path / nb.name)
-        pm.execute_notebook(str(build.REFERENCES / nb.name), str(prepared[-1]), parameters=_parameters(work, nb.stem),
-                            prepare_only=True)
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider",
-                             "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),
-                             *map(str, prepared)], cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "OMP_NUM_THREADS": build.SMOKE_THREADS})
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "passed" in result.stdout and "failed" not in result.stdout
-
-
 def test_nbval_fails_when_a_table_number_changes(tmp_path):
     """The check can fail: a table whose number changed past the sanitised digits is caught, one that changed
     only in them is not; and no notebook exempts its tables or verdicts from the comparison."""
@@ -123,9 +136,7 @@ def test_nbval_fails_when_a_table_number_changes(tmp_path):
         nb.cells[0].execution_count = 1
         path = tmp_path / f"table_{passes}.ipynb"
         nbformat.write(nb, path)
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider",
-                                 "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(path)],
-                                cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        result = nbval([path], tmp_path)
         assert (result.returncode == 0) == passes, result.stdout[-2000:]
     for name, cells in build.NOTEBOOKS.items():
         for cell in cells:

@@ -44,6 +44,7 @@ def executed(tmp_path_factory):
         pm.execute_notebook(str(build.REFERENCES / nb.name), str(path), parameters=_parameters(work, nb.stem),
                             prepare_only=True)
     run = nbval(prepared, work, f"--junitxml={work / 'nbval.xml'}", timeout=2400)
+    assert (work / "nbval.xml").is_file(), "nbval wrote no report:\n" + run.stdout[-4000:] + run.stderr[-2000:]
     return work, run, cell_results(work / "nbval.xml")
 
 

@@ -28,7 +28,7 @@ def demo_batch():
 
 
 # The longest files first, by their measured times (the six notebooks ~12 min; test_train, the kill/resume, device
-# and DDP files 2–4 min each; the rest under 2 min).
+# and DDP files 2–7 min each; the rest under 2 min: measured beside a niced job).
 LONGEST_FIRST = ("test_notebooks.py", "test_train.py", "test_kill_resume.py", "test_device_script.py",
                  "test_distributed.py", "test_demo.py", "test_diagnostics.py", "test_lab.py", "test_bench.py")
 

@@ -7,10 +7,12 @@ sees the same batches in the same order (`data` draws every crop from (seed, pos
 tests the per-seed differences (`rastlib.verdicts`).
 
 Runs are cached in `<runs_dir>/<profile>/<variant>/seed<k>/` (checkpoint + eval.json), keyed by a digest of the
-config, of the starting weights and of the code that trains (or evaluates) them: change any of the three and
-the run is redone. The notebooks share runs (02's `no_idempotency` is 03's "without"). The code digest is read
-from the files, so a grid whose code is edited while it runs stops (`run_comparison`) rather than label its
-next runs with code it did not load.
+config, of the starting weights, of the training images and of the code that trains (or evaluates) them:
+change any of them and the run is redone. Each finished run also leaves a small committed record in
+`results/runs/` (keys, metrics, log, figure images), from which the grid and the notebooks go on without the
+checkpoints, on another machine. The notebooks share runs (02's `no_idempotency` is 03's "without"). The code
+digest is read from the files, so a grid whose code is edited while it runs stops (`run_comparison`) rather
+than label its next runs with code it did not load.
 
 On a CPU (`demo` profile) each variant is a short fine-tuning of the committed demo checkpoint, not a training
 from scratch; every table says so. `device` runs the grid with 1,000 steps a run on a GPU (more than one lent
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import DEMO_CHECKPOINT, load_model
+from .checkpoint import DEMO_CHECKPOINT, REPO_ROOT, load_model
 from .config import LOSS_PRESETS, PROFILES, ablate, make_config
 from .data import demo_eval_content_dir, demo_eval_style_dir, first_readable, list_images
 from .errors import ConfigError, DataError, RastError
@@ -83,6 +85,7 @@ class Budget:
     eval_content_dir: str = ""
     eval_style_dir: str = ""
     runs_dir: str = "runs/experiments"
+    records_dir: str = "results/runs"
     device: str = "cpu"
 
     @property
@@ -104,7 +107,7 @@ class Budget:
 BUDGETS = {
     # From scratch (a seeded random start), so the nbval references of 02–06 follow the code, not the checkpoint.
     "smoke": Budget("smoke", steps=1, crop_size=64, batch_size=4, seeds=(0, 1), eval_pairs=2, eval_size=64,
-                    restoration_scales=(64, 32)),
+                    restoration_scales=(64, 32), records_dir=""),
     "demo": Budget("demo", steps=24, crop_size=128, batch_size=4, seeds=(0, 1, 2, 3), eval_pairs=12,
                    eval_size=256, init_from=str(DEMO_CHECKPOINT)),
     "device": Budget("device", steps=1000, crop_size=128, batch_size=8, seeds=(0, 1, 2, 3), eval_pairs=12,
@@ -118,7 +121,8 @@ def check_parameters(profile, seeds=None, steps=None, image_size=None, runs_dir=
                      style_dir=None, device=None, eval_content_dir=None, eval_style_dir=None):
     """The notebooks' parameters cell → a `Budget`; a bad value fails at once, naming the parameter.
 
-    None keeps the profile's default. `image_size` is the evaluation size; `runs_dir` holds the cached runs;
+    None keeps the profile's default. `image_size` is the evaluation size; `runs_dir` holds the cached runs
+    (and their records, in `runs_dir`/records, instead of the committed results/runs);
     content_dir / style_dir are for training, eval_content_dir / eval_style_dir for the metrics (default: the
     held-out split, data/demo/eval).
     """
@@ -143,8 +147,8 @@ def check_parameters(profile, seeds=None, steps=None, image_size=None, runs_dir=
             except DataError as e:
                 raise ConfigError(f"parameter '{name}': {e}") from None
             b = replace(b, **{name: str(value)})
-    if runs_dir:
-        b = replace(b, runs_dir=str(runs_dir))
+    if runs_dir and Path(runs_dir) != Path(b.runs_dir):  # a runs folder of one's own keeps its records with it
+        b = replace(b, runs_dir=str(runs_dir), records_dir=str(Path(runs_dir) / "records") if b.records_dir else "")
     if device:
         b = replace(b, device=device)
     return b
@@ -261,10 +265,29 @@ def file_digest(path):
     return h.hexdigest()
 
 
+def _portable(value):
+    """A path inside the repository as repo-relative, so that a key means the same in every clone."""
+    path = Path(value)
+    return path.relative_to(REPO_ROOT).as_posix() if path.is_absolute() and path.is_relative_to(REPO_ROOT) else value
+
+
+def listing_digest(*folders):
+    """sha256 of the image files' names and sizes under `folders` (cheap even for COCO; a rebuilt set changes
+    it)."""
+    h = hashlib.sha256()
+    for folder in folders:
+        for path in list_images(folder):
+            h.update(f"{_portable(str(path))}\0{path.stat().st_size}\n".encode())
+    return h.hexdigest()
+
+
 def run_key(cfg):
-    """What a training run is a function of: its config, its starting weights and the training code."""
-    return {"config": hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest(),
-            "init_weights": file_digest(cfg.init_from), "code": code_digest(TRAIN_CODE)}
+    """What a training run is a function of: its config (less where it is written), its starting weights, its
+    training images and the training code."""
+    settings = {k: _portable(v) if isinstance(v, str) else v for k, v in cfg.to_dict().items() if k != "out_dir"}
+    return {"config": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest(),
+            "init_weights": file_digest(cfg.init_from), "data": listing_digest(cfg.content_dir, cfg.style_dir),
+            "code": code_digest(TRAIN_CODE)}
 
 
 def train_variant(budget, variant, seed, progress=False, log=print):
@@ -308,17 +331,22 @@ def evaluation_nets():
     return load_lpips("auto", net="alex")
 
 
+def eval_key(budget, perceptual):
+    """What an evaluation is a function of besides the checkpoint: the pairs' image bytes, the sizes and
+    scales, the LPIPS backend and the evaluation code."""
+    return {"pairs": [[file_digest(c), file_digest(s)] for c, s in eval_pairs(budget)],
+            "eval_size": budget.eval_size, "scales": list(budget.restoration_scales), "lpips": perceptual.backend,
+            "code": code_digest(EVAL_CODE, EVAL_FUNCTIONS)}
+
+
 def evaluate_run(budget, ckpt_path, perceptual, device=None):
     """Mean metrics of a checkpoint over the budget's held-out pairs (`metrics.evaluate_pair`, with `perceptual`
     for LPIPS and the second-network style distance), restoration SSIM at each of `budget.restoration_scales`
-    (Table 2) and timing. Cached in eval.json beside the checkpoint, keyed by the bytes of the checkpoint and of
-    the pairs' images, the settings and the evaluation code."""
+    (Table 2) and timing. Cached in eval.json beside the checkpoint, keyed by `eval_key` and the checkpoint's
+    bytes."""
     ckpt_path, scales = Path(ckpt_path), budget.restoration_scales
-    pairs = eval_pairs(budget)
     cache = ckpt_path.parent / "eval.json"
-    key = {"pairs": [[file_digest(c), file_digest(s)] for c, s in pairs], "eval_size": budget.eval_size,
-           "scales": list(scales), "lpips": perceptual.backend, "checkpoint": file_digest(ckpt_path),
-           "code": code_digest(EVAL_CODE, EVAL_FUNCTIONS)}
+    key = {**eval_key(budget, perceptual), "checkpoint": file_digest(ckpt_path)}
     if cache.is_file():
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:
@@ -326,7 +354,7 @@ def evaluate_run(budget, ckpt_path, perceptual, device=None):
     device = device or _device(budget)
     model = load_model(ckpt_path, device=device)
     rows = []
-    for cp, sp in pairs:
+    for cp, sp in eval_pairs(budget):
         c = load_square(cp, budget.eval_size).unsqueeze(0).to(device)
         s = load_square(sp, budget.eval_size).unsqueeze(0).to(device)
         row, _ = evaluate_pair(model, c, s, perceptual, style_net=perceptual)
@@ -384,11 +412,13 @@ def inference_seconds(model, size, device="cpu", repeats=3):
 
 
 # The functions of this module an evaluation runs (part of its cache key, with EVAL_CODE).
-EVAL_FUNCTIONS = (evaluate_run, eval_pairs, evaluation_nets, _timing, parameters_m, inference_seconds)
+EVAL_FUNCTIONS = (eval_key, evaluate_run, eval_pairs, evaluation_nets, _timing, parameters_m,
+                  inference_seconds)
 
 
 def run_comparison(budget, variants, progress=True):
-    """Train and evaluate every (variant, seed); returns rows [{variant, seed, **metrics}] (cached runs reused)."""
+    """Train and evaluate every (variant, seed); returns rows [{variant, seed, **metrics}]. A run whose record
+    (`read_record`) still holds is not redone; otherwise its cached checkpoint is reused where its key holds."""
     from tqdm.auto import tqdm
     device = _device(budget)
     perceptual = evaluation_nets().to(device)
@@ -400,10 +430,60 @@ def run_comparison(budget, variants, progress=True):
             raise RastError("rastlib's training or evaluation code changed on disk while these runs were made: "
                             "the next ones would be labelled with code this process did not load. Start again "
                             "(finished runs are reused where their code is unchanged).")
-        ckpt = train_variant(budget, variant, seed)
-        rows.append({"variant": variant, "seed": seed, **evaluate_run(budget, ckpt, perceptual, device),
-                     "lpips_backend": perceptual.backend})
+        record = read_record(budget, variant, seed, perceptual)
+        if record is None:
+            ckpt = train_variant(budget, variant, seed)
+            record = write_record(budget, variant, seed, ckpt, evaluate_run(budget, ckpt, perceptual, device),
+                                  perceptual)
+        rows.append({"variant": variant, "seed": seed, **record["metrics"], "lpips_backend": perceptual.backend})
     return rows
+
+
+# --- records: what a finished run leaves in the repository -------------------------------------------------------
+# A run's checkpoint (~300 MB with its optimiser) stays in runs/ (not committed); its record, a small JSON with
+# its keys, metrics and training log, and for the figure seed the images of `viz.VIEWS` as JPEGs, is committed
+# in results/runs/, so a grid that takes longer than one machine's life goes on on the next, and the notebooks
+# build every table and figure from the records alone.
+FIGURE_PAIRS = 3  # held-out pairs in the notebooks' figures
+
+
+def record_path(budget, variant, seed):
+    """`<records_dir>/<profile>/<variant>/seed<k>.json`, or None where the budget keeps no records (smoke)."""
+    return Path(budget.records_dir) / budget.profile / variant / f"seed{seed}.json" if budget.records_dir else None
+
+
+def read_record(budget, variant, seed, perceptual):
+    """A run's record if it still holds: its training key (`run_key`) and evaluation key (`eval_key`) are those
+    of the code, weights, data and settings here now; else None."""
+    path = record_path(budget, variant, seed)
+    if path is None or not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    fresh = (record.get("run_key") == run_key(variant_config(budget, variant, seed))
+             and record.get("eval_key") == eval_key(budget, perceptual))
+    return record if fresh else None
+
+
+def write_record(budget, variant, seed, ckpt_path, metrics, perceptual):
+    """Write (atomically) and return the record of a trained and evaluated run; for the budget's first seed
+    also its `viz.VIEWS` images on the `figure_pairs`."""
+    from .atomic import atomic_write
+    from .train import read_log
+    from .viz import save_views
+    path, ckpt_path = record_path(budget, variant, seed), Path(ckpt_path)
+    if path is None:
+        return {"metrics": metrics}
+    record = {"variant": variant, "seed": seed, "budget": budget.what, "hardware": _hardware(budget),
+              "torch": torch.__version__, "date": time.strftime("%Y-%m-%d"),
+              "run_key": run_key(variant_config(budget, variant, seed)), "eval_key": eval_key(budget, perceptual),
+              "checkpoint_sha256": file_digest(ckpt_path), "metrics": metrics,
+              "log": read_log(ckpt_path.parent / "log.jsonl"), "views": {}}
+    if seed == budget.seeds[0]:
+        pairs = [(c, s) for _, c, s in figure_pairs(budget, FIGURE_PAIRS)]
+        record["views"] = save_views(load_model(ckpt_path), pairs, path.parent / f"seed{seed}")
+    with atomic_write(path) as f:
+        f.write(json.dumps(record, indent=1).encode())
+    return record
 
 
 def aggregate(rows, metrics):
@@ -483,20 +563,41 @@ def write_summary(results_dir="results"):
     return path
 
 
-def seed_models(budget, variants, seed=None):
-    """{variant: model} of one seed (default: the budget's first) for the qualitative figures."""
+def _records(budget, variants, seed):
+    """{variant: its record if it holds, else None} of one seed."""
+    perceptual = evaluation_nets() if budget.records_dir else None
+    return {v: None if perceptual is None else read_record(budget, v, seed, perceptual) for v in variants}
+
+
+@torch.no_grad()
+def figure_views(budget, variants, view, seed=None):
+    """{variant: one list of `view`'s images per `figure_pairs`} of one seed (default: the budget's first), for
+    `viz.variant_figure`: from each run's record where it holds, else rendered from its checkpoint (trained
+    if need be)."""
+    from .viz import VIEWS, load_views
     seed = budget.seeds[0] if seed is None else seed
-    return {v: load_model(run_dir(budget, v, seed) / "checkpoint.pt") for v in variants}
+    out = {}
+    for variant, record in _records(budget, variants, seed).items():
+        if record and view in record["views"]:
+            out[variant] = load_views(record_path(budget, variant, seed).parent / record["views"][view],
+                                      FIGURE_PAIRS)
+        else:
+            model = load_model(train_variant(budget, variant, seed))
+            out[variant] = [[img[0].clamp(0, 1) for img in VIEWS[view][1](model, c, s)]
+                            for _, c, s in figure_pairs(budget, FIGURE_PAIRS)]
+    return out
 
 
 def training_logs(budget, variants, seed=None):
-    """{variant: training log records} of one seed (default: the budget's first), for `viz.variant_loss_curves`."""
+    """{variant: training log records} of one seed (default: the budget's first), for `viz.variant_loss_curves`:
+    from the run's record where it holds, else from its run folder."""
     from .train import read_log
     seed = budget.seeds[0] if seed is None else seed
-    return {v: read_log(run_dir(budget, v, seed) / "log.jsonl") for v in variants}
+    return {v: record["log"] if record else read_log(run_dir(budget, v, seed) / "log.jsonl")
+            for v, record in _records(budget, variants, seed).items()}
 
 
-def figure_pairs(budget, n=3):
+def figure_pairs(budget, n=FIGURE_PAIRS):
     """n (name, content, style) held-out pairs of [1,3,H,W] tensors at the evaluation size (centre squares, as
     measured), for figures and the slider."""
     return [(f"{c.stem[:16]} × {s.stem[:16]}", load_square(c, budget.eval_size).unsqueeze(0),
@@ -542,10 +643,13 @@ def baseline_checkpoint(budget, checkpoint="", train_steps=0):
 
 def speed_rows(budget, variants):
     """Parameters, inference seconds at 256² and 512² (64² and 128² in smoke) and training step seconds of each
-    variant (first seed), all measured here, one after the other, in this process."""
+    variant's architecture (speed does not depend on the weights: a fresh model each), all measured here, one
+    after the other, in this process."""
+    from .model import RAST
     sizes = (64, 128) if budget.profile == "smoke" else (256, 512)
     rows = []
-    for variant, model in seed_models(budget, variants).items():
+    for variant in variants:
+        model = RAST(architecture=VARIANTS[variant]["architecture"]).to(memory_format=torch.channels_last).eval()
         row = {"variant": variant, "seed": budget.seeds[0], "parameters_M": parameters_m(model),
                "encoder_taps": model.transform.levels}
         for size in sizes:

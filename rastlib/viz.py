@@ -5,7 +5,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import torch
 
-from .data import to_pil
+from .data import save_image, to_pil
 from .stylize import COLOR_MODES, AlphaBlend, output_name, stylize
 
 
@@ -188,18 +188,34 @@ VIEWS = {
 }
 
 
-@torch.no_grad()
-def variant_figure(models, pairs, view, path=None):
-    """Rows = (name, content, style) pairs; columns = content, style, then `view`'s images for each model."""
-    titles, fn = VIEWS[view]
-    rows = []
-    for _, c, s in pairs:
-        row = [c[0], s[0]]
-        for model in models.values():
-            row += [img[0].clamp(0, 1) for img in fn(model, c, s)]
-        rows.append(row)
-    cols = ["content", "style"] + [f"{name}: {t}" for name in models for t in titles]
+def variant_figure(views, pairs, view, path=None):
+    """Rows = (name, content, style) pairs; columns = content, style, then `view`'s images of each variant
+    (`views`: {variant: one list of images per pair}, `experiments.figure_views`)."""
+    titles = VIEWS[view][0]
+    rows = [[c[0], s[0], *(img for images in views.values() for img in images[i])]
+            for i, (_, c, s) in enumerate(pairs)]
+    cols = ["content", "style"] + [f"{name}: {t}" for name in views for t in titles]
     return image_grid(rows, cols, path, row_labels=[name for name, _, _ in pairs])
+
+
+@torch.no_grad()
+def save_views(model, pairs, stem, quality=92):
+    """Every `VIEWS` image of `model` on (content, style) pairs, one JPEG per view (`stem`_<view>.jpg: a row per
+    pair, a column per image); returns {view: file name}. What a run's record keeps for the figures."""
+    names = {}
+    for view, (_, fn) in VIEWS.items():
+        rows = [torch.cat([img[0].clamp(0, 1) for img in fn(model, c, s)], dim=2) for c, s in pairs]
+        names[view] = save_image(torch.cat(rows, dim=1), f"{stem}_{view}.jpg", quality=quality).name
+    return names
+
+
+def load_views(path, n_pairs):
+    """`save_views`' JPEG back as one list of [3,H,W] images per pair (square tiles)."""
+    from .data import load_image
+    grid = load_image(path)
+    side = grid.shape[1] // n_pairs
+    return [[grid[:, r * side:(r + 1) * side, c * side:(c + 1) * side] for c in range(grid.shape[2] // side)]
+            for r in range(n_pairs)]
 
 
 @torch.no_grad()

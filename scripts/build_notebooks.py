@@ -32,7 +32,7 @@ content_dir = ""             # training photos; empty: the bundled demo photos
 style_dir = ""               # training paintings; empty: the bundled demo paintings
 eval_content_dir = ""        # evaluation photos; empty: the held-out split data/demo/eval/content
 eval_style_dir = ""          # evaluation paintings; empty: the held-out split data/demo/eval/style
-runs_dir = "runs/experiments"  # cached runs, shared by the notebooks
+runs_dir = "runs/experiments"  # cached runs, shared by the notebooks (their records: results/runs)
 out_dir = "results/{name}"'''
 
 SETUP = '''from IPython.display import Image, Markdown, display
@@ -60,8 +60,9 @@ def comparison(name, variants, metrics, table, view, intro, extra=()):
         new_code_cell(PARAMETERS.format(name=name), metadata={"tags": ["parameters"]}),
         new_code_cell(SETUP),
         new_markdown_cell("## Train and evaluate every variant × seed\n\nEvery variant of a seed starts from the "
-                          "same weights and sees the same batches (a paired design). Runs already in `runs_dir` "
-                          "are reused only if their config, starting weights and code are unchanged."),
+                          "same weights and sees the same batches (a paired design). A run whose record is in "
+                          "`results/runs/` (or whose checkpoint is in `runs_dir`) is reused only if its config, "
+                          "starting weights, data and code are unchanged."),
         new_code_cell(f"variants = {variants!r}\nmetrics = {metrics}\n"
                       "rows = E.run_comparison(budget, variants)\n"
                       f"display(Markdown(E.write_table(rows, metrics, out_dir, {table!r})))"),
@@ -71,7 +72,7 @@ def comparison(name, variants, metrics, table, view, intro, extra=()):
         new_code_cell(f"viz.metric_bars(rows, metrics, f\"{{out_dir}}/{table}_bars.png\")\n"
                       f"display(Image(f\"{{out_dir}}/{table}_bars.png\"))"),
         new_markdown_cell("## Qualitative comparison (first seed)"),
-        new_code_cell(f"viz.variant_figure(E.seed_models(budget, variants), E.figure_pairs(budget, 3), {view!r},\n"
+        new_code_cell(f"viz.variant_figure(E.figure_views(budget, variants, {view!r}), E.figure_pairs(budget), {view!r},\n"
                       f"                   f\"{{out_dir}}/figure_{view}.png\")\n"
                       f"display(Image(f\"{{out_dir}}/figure_{view}.png\"))"),
         *extra,
@@ -209,12 +210,15 @@ NOTEBOOKS = {
 
 
 REFERENCES = ROOT / "tests" / "nbval"
-# The smoke tables hold float noise (after one step, differences of ~1e-11 between variants) whose digits follow
-# the summation order, that is torch's thread count: the references are made, and checked, with one thread (the
-# kernels inherit it), whatever the machine has. One thread also leaves the other core to `make test`'s second
-# worker: with two threads beside it (and a niced job), notebook 02 alone took 25 minutes, against 12 for all six
-# with one; OpenMP threads wait for each other, and one of them is often descheduled.
-SMOKE_THREADS = "1"
+# The smoke tables hold float noise (after one Adam step, whose size is lr·sign(g) for every gradient g, even
+# one at noise level), and its digits follow how the sums are made: the thread count and the CPU's vector code
+# paths. So the references are made, and checked, with one torch thread and the AVX2 kernels of ATen, oneDNN and
+# MKL, on any x86 machine (the kernels inherit these variables). Measured on 2026-11-27: the AVX-512 paths of an
+# AMD EPYC (family 26) against its AVX2 paths changed a smoke run's idempotency_mse from 6.534e-07 to 6.551e-07,
+# and references made on another machine's default paths failed here on such digits and on two verdicts that
+# rest on them. One thread also leaves the other core to `make test`'s second worker: with two threads beside
+# it (and a niced job), notebook 02 alone took 25 minutes, against 12 for all six with one.
+SMOKE_ENV = {"OMP_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 
 
 def smoke_parameters(work, name):
@@ -231,7 +235,7 @@ def write_references(names=()):
     notebooks as the nbval references. 02–06 train from scratch in the smoke profile; 01 shows the committed
     checkpoint, so a new checkpoint needs `--references 01_baseline`."""
     import papermill as pm
-    os.environ["OMP_NUM_THREADS"] = SMOKE_THREADS
+    os.environ.update(SMOKE_ENV)
     REFERENCES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         for name in names or NOTEBOOKS:

@@ -33,6 +33,9 @@ def test_parameters_override_the_profile(tmp_path):
     b = E.check_parameters("demo", seeds=[4, 5, 6], steps=3, image_size=96, runs_dir=tmp_path)
     assert (b.seeds, b.steps, b.eval_size, b.runs_dir) == ((4, 5, 6), 3, 96, str(tmp_path))
     assert "3 steps" in b.what and "seeds [4, 5, 6]" in b.what
+    assert b.records_dir == str(tmp_path / "records")  # one's own runs keep their records with them
+    assert E.check_parameters("demo", runs_dir="runs/experiments").records_dir == "results/runs"
+    assert E.check_parameters("smoke", runs_dir=tmp_path).records_dir == ""  # smoke keeps none
 
 
 def test_each_ablation_variant_removes_exactly_its_group():
@@ -137,6 +140,51 @@ def test_a_cached_run_is_reused_until_a_loss_term_changes(tmp_path, monkeypatch)
     assert said and "config changed" in said[0]
 
 
+def test_a_finished_run_is_kept_as_a_record_that_outlives_its_checkpoint(tmp_path, monkeypatch):
+    """The grid outlasts a machine: a run's record (keys, metrics, log, figure images) is what the notebooks read,
+    with no checkpoint left, until the code that made it changes."""
+    import shutil
+    copy = tmp_path / "rastlib"
+    shutil.copytree(E.PACKAGE_DIR, copy)
+    monkeypatch.setattr(E, "PACKAGE_DIR", copy)
+    b = replace(E.check_parameters("smoke", seeds=[0, 1], runs_dir=tmp_path / "runs"), records_dir=str(tmp_path / "rec"))
+    rows = E.run_comparison(b, ["no_lpips"], progress=False)
+    folder = tmp_path / "rec" / "smoke" / "no_lpips"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "seed0.json", "seed0_idempotency.jpg", "seed0_restoration_64.jpg", "seed0_stylised.jpg", "seed1.json"]
+    record = json.loads((folder / "seed0.json").read_text())
+    assert record["log"][0]["step"] == 0 and record["metrics"]["restoration_ssim"] == rows[0]["restoration_ssim"]
+
+    shutil.rmtree(tmp_path / "runs")  # a fresh machine: records only
+
+    def no_training(*a, **k):
+        raise AssertionError("a run with a valid record was trained again")
+
+    monkeypatch.setattr(E, "train_variant", no_training)
+    assert E.run_comparison(b, ["no_lpips"], progress=False) == rows
+    views = E.figure_views(b, ["no_lpips"], "idempotency")["no_lpips"]
+    assert len(views) == E.FIGURE_PAIRS and [tuple(v.shape) for v in views[0]] == [(3, 64, 64)] * 3
+    assert E.training_logs(b, ["no_lpips"])["no_lpips"] == record["log"]
+
+    losses = copy / "losses.py"
+    losses.write_text(losses.read_text().replace("F.mse_loss(g.transfer(g.model.encode(o), fc), c)",
+                                                 "F.l1_loss(g.transfer(g.model.encode(o), fc), c)"))
+    assert E.read_record(b, "no_lpips", 0, E.evaluation_nets()) is None  # other code: the record no longer holds
+    with pytest.raises(AssertionError, match="trained again"):
+        E.run_comparison(b, ["no_lpips"], progress=False)
+
+
+def test_a_run_key_is_the_same_in_every_clone(tmp_path):
+    """Records are committed, so their keys cannot hold where the repository is or where the run was written."""
+    from rastlib.checkpoint import REPO_ROOT
+    b = E.BUDGETS["demo"]
+    cfg = E.variant_config(b, "full", 0)
+    assert E._portable(str(REPO_ROOT / "data" / "demo")) == "data/demo" and E._portable("/elsewhere") == "/elsewhere"
+    moved = replace(cfg, out_dir=str(tmp_path / "x"), content_dir=E._portable(cfg.content_dir))
+    assert E.run_key(moved) == E.run_key(cfg)
+    assert E.run_key(replace(cfg, seed=1)) != E.run_key(cfg)
+
+
 def test_a_grid_stops_when_its_code_is_edited_while_it_runs(tmp_path, monkeypatch):
     """Runs are keyed by the code on disk; a running process keeps the code it loaded. So an edit between two runs
     stops the grid instead of labelling the next run with code that did not make it."""
@@ -239,3 +287,20 @@ def test_slider_callback_redraws_the_image():
     assert at_zero != first
     slider.pair.value = 1
     assert bytes(slider.image.value) not in (first, at_zero)
+
+
+def test_saved_views_come_back_as_the_images_the_model_made(tmp_path):
+    """A record's figure images (JPEG) are the model's `viz.VIEWS` images, pair by pair and column by column."""
+    from rastlib.viz import VIEWS, load_views, save_views
+    torch.manual_seed(0)
+    model = RAST("random").eval()
+    pairs = [(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)) for _ in range(2)]
+    names = save_views(model, pairs, tmp_path / "seed0")
+    assert set(names) == set(VIEWS)
+    for view, (titles, fn) in VIEWS.items():
+        back = load_views(tmp_path / names[view], len(pairs))
+        for (c, s), row in zip(pairs, back):
+            made = [img[0].clamp(0, 1) for img in fn(model, c, s)]
+            assert len(row) == len(titles) == len(made)
+            for a, b in zip(row, made):
+                assert a.shape == b.shape and (a - b).abs().mean() < 0.03, view

@@ -304,3 +304,17 @@ def test_saved_views_come_back_as_the_images_the_model_made(tmp_path):
             assert len(row) == len(titles) == len(made)
             for a, b in zip(row, made):
                 assert a.shape == b.shape and (a - b).abs().mean() < 0.03, view
+
+
+def test_the_records_folder_is_committed_not_ignored():
+    """Records are what a fresh machine goes on from: git must not ignore them (as a bare `runs/` pattern did)."""
+    import shutil
+    import subprocess
+    from rastlib.checkpoint import REPO_ROOT
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in ("results/runs/demo/full/seed0.json", "results/runs/demo/full/seed0_stylised.jpg"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO_ROOT).returncode == 0
+        assert not ignored, f"{path} is ignored by .gitignore"
+    assert subprocess.run(["git", "check-ignore", "-q", "runs/experiments/demo/full/seed0/checkpoint.pt"],
+                          cwd=REPO_ROOT).returncode == 0  # the checkpoints stay out

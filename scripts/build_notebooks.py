@@ -72,7 +72,8 @@ def comparison(name, variants, metrics, table, view, intro, extra=()):
         new_code_cell(f"viz.metric_bars(rows, metrics, f\"{{out_dir}}/{table}_bars.png\")\n"
                       f"display(Image(f\"{{out_dir}}/{table}_bars.png\"))"),
         new_markdown_cell("## Qualitative comparison (first seed)"),
-        new_code_cell(f"viz.variant_figure(E.figure_views(budget, variants, {view!r}), E.figure_pairs(budget), {view!r},\n"
+        new_code_cell(f"viz.variant_figure(E.figure_views(budget, variants, {view!r}), E.figure_pairs(budget), "
+                      f"{view!r},\n"
                       f"                   f\"{{out_dir}}/figure_{view}.png\")\n"
                       f"display(Image(f\"{{out_dir}}/figure_{view}.png\"))"),
         *extra,

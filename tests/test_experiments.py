@@ -147,7 +147,8 @@ def test_a_finished_run_is_kept_as_a_record_that_outlives_its_checkpoint(tmp_pat
     copy = tmp_path / "rastlib"
     shutil.copytree(E.PACKAGE_DIR, copy)
     monkeypatch.setattr(E, "PACKAGE_DIR", copy)
-    b = replace(E.check_parameters("smoke", seeds=[0, 1], runs_dir=tmp_path / "runs"), records_dir=str(tmp_path / "rec"))
+    b = replace(E.check_parameters("smoke", seeds=[0, 1], runs_dir=tmp_path / "runs"),
+                records_dir=str(tmp_path / "rec"))
     rows = E.run_comparison(b, ["no_lpips"], progress=False)
     folder = tmp_path / "rec" / "smoke" / "no_lpips"
     assert sorted(p.name for p in folder.iterdir()) == [

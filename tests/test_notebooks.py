@@ -26,7 +26,8 @@ _parameters = build.smoke_parameters
 
 
 def nbval(paths, cwd, *options, timeout=300):
-    """pytest --nbval (not lax) on the notebooks `paths`, with the sanitisers and the references' thread count and code paths.
+    """pytest --nbval (not lax) on the notebooks `paths`, with the sanitisers and the references' thread count and
+    code paths (`SMOKE_ENV`).
     The root is `cwd`: otherwise the sanitisers' path moves it, and the cells lose their notebook's name."""
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider", "--color=no",
                            f"--rootdir={cwd}", "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"),

@@ -21,7 +21,6 @@ call holds: README "Budgets"); `paper` trains from scratch on COCO + WikiArt and
 import ast
 import csv
 import hashlib
-import inspect
 import json
 import math
 import shutil
@@ -232,20 +231,26 @@ EVAL_CODE = ("metrics", "similarity", "perceptual", "stylize", "encoder", "decod
 
 
 def code_digest(modules, functions=()):
-    """sha256 of the code of `modules` (names of rastlib modules, read from PACKAGE_DIR) and `functions`, parsed
-    and with docstrings dropped: comments, docstrings and formatting do not invalidate a cache, any change to
-    what runs does."""
-    h = hashlib.sha256()
-    sources = [(PACKAGE_DIR / f"{m}.py").read_text() for m in modules]
-    sources += [inspect.getsource(f) for f in functions]
-    for src in sources:
-        tree = ast.parse(inspect.cleandoc(src) if src[:1].isspace() else src)
+    """sha256 of the code of `modules` (names of rastlib modules, read from PACKAGE_DIR) and of `functions` (each
+    found by name in its module's file there, so an edit elsewhere in that file that shifts its lines does not
+    count), parsed and with docstrings dropped: comments, docstrings and formatting do not invalidate a cache,
+    any change to what runs does."""
+    def parsed(module):
+        tree = ast.parse((PACKAGE_DIR / f"{module}.py").read_text())
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
             if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
                     and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
                 node.body = body[1:] or [ast.Pass()]
-        h.update(ast.dump(tree).encode())
+        return tree
+
+    h = hashlib.sha256()
+    for module in modules:
+        h.update(ast.dump(parsed(module)).encode())
+    for f in functions:
+        tree = parsed(f.__module__.rpartition(".")[2])
+        defs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == f.__name__]
+        h.update((ast.dump(defs[0]) if defs else f"missing {f.__name__}").encode())
     return h.hexdigest()
 
 

@@ -120,6 +120,23 @@ def test_code_digest_follows_the_code_not_its_comments(tmp_path, monkeypatch):
     assert E.code_digest(E.TRAIN_CODE) != before
 
 
+def test_the_evaluation_digest_follows_its_functions_not_their_lines(tmp_path, monkeypatch):
+    """A grid checks the digest between runs: an edit elsewhere in experiments.py that shifts the evaluation
+    functions' lines must not stop it (reading them by line number did), an edit to one of them must."""
+    import shutil
+    copy = tmp_path / "rastlib"
+    shutil.copytree(E.PACKAGE_DIR, copy)
+    monkeypatch.setattr(E, "PACKAGE_DIR", copy)
+    before = E.code_digest(E.EVAL_CODE, E.EVAL_FUNCTIONS)
+    module = copy / "experiments.py"
+    src = module.read_text()
+    module.write_text(src.replace('"""The seed paper\'s experiments as code', '"""(a new first line)\n\nThe seed paper\'s '
+                                  'experiments as code', 1) + "\n\ndef added_later():\n    return 1\n")
+    assert E.code_digest(E.EVAL_CODE, E.EVAL_FUNCTIONS) == before
+    module.write_text(src.replace("for r in scales:", "for r in scales[:1]:"))
+    assert E.code_digest(E.EVAL_CODE, E.EVAL_FUNCTIONS) != before
+
+
 def test_a_cached_run_is_reused_until_a_loss_term_changes(tmp_path, monkeypatch):
     import shutil
     copy = tmp_path / "rastlib"

@@ -157,6 +157,15 @@ def test_a_cached_run_is_reused_until_a_loss_term_changes(tmp_path, monkeypatch)
     assert said and "config changed" in said[0]
 
 
+def _run_grid_script():
+    import importlib.util
+    from rastlib.checkpoint import REPO_ROOT
+    spec = importlib.util.spec_from_file_location("run_grid", REPO_ROOT / "scripts" / "run_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_a_finished_run_is_kept_as_a_record_that_outlives_its_checkpoint(tmp_path, monkeypatch):
     """The grid outlasts a machine: a run's record (keys, metrics, log, figure images) is what the notebooks read,
     with no checkpoint left, until the code that made it changes."""
@@ -183,11 +192,15 @@ def test_a_finished_run_is_kept_as_a_record_that_outlives_its_checkpoint(tmp_pat
     views = E.figure_views(b, ["no_lpips"], "idempotency")["no_lpips"]
     assert len(views) == E.FIGURE_PAIRS and [tuple(v.shape) for v in views[0]] == [(3, 64, 64)] * 3
     assert E.training_logs(b, ["no_lpips"])["no_lpips"] == record["log"]
+    grid = _run_grid_script()
+    assert "| no_lpips | done | done |" in grid.status(b, ["no_lpips"])
+    assert "| full | to do | to do |" in grid.status(b, ["full"])
 
     losses = copy / "losses.py"
     losses.write_text(losses.read_text().replace("F.mse_loss(g.transfer(g.model.encode(o), fc), c)",
                                                  "F.l1_loss(g.transfer(g.model.encode(o), fc), c)"))
     assert E.read_record(b, "no_lpips", 0, E.evaluation_nets()) is None  # other code: the record no longer holds
+    assert "| no_lpips | stale | stale |" in grid.status(b, ["no_lpips"])
     with pytest.raises(AssertionError, match="trained again"):
         E.run_comparison(b, ["no_lpips"], progress=False)
 

@@ -125,21 +125,36 @@ def test_the_notebooks_are_those_the_builder_writes():
             f"{name}: rerun scripts/build_notebooks.py --references"
 
 
-def test_nbval_fails_when_a_table_number_changes(tmp_path):
-    """The check can fail: a table whose number changed past the sanitised digits is caught, one that changed
-    only in them is not; and no notebook exempts its tables or verdicts from the comparison."""
-    code = 'from IPython.display import Markdown, display\ndisplay(Markdown("| full | 0.3317 ± 0.02 |"))'
-    for shown, passes in (("| full | 0.3312 ± 0.02 |", True), ("| full | 0.3417 ± 0.02 |", False)):
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)],
-                                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                               "language": "python"}})
-        data = {"text/markdown": shown, "text/plain": "<IPython.core.display.Markdown object>"}
-        nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data=data)]
-        nb.cells[0].execution_count = 1
-        path = tmp_path / f"table_{passes}.ipynb"
-        nbformat.write(nb, path)
-        result = nbval([path], tmp_path)
-        assert (result.returncode == 0) == passes, result.stdout[-2000:]
+VERDICT = "| a | Degraded | **{}** | m: x 5.28 vs full 5.28; d = {} (paired t, n = 2, df = 1); p = {} over 18 claims |"
+
+
+@pytest.mark.parametrize("shown, reference, passes", [
+    ("| full | 0.3317 ± 0.02 |", "| full | 0.3312 ± 0.02 |", True),  # past the second decimal: sanitised
+    ("| full | 0.3317 ± 0.02 |", "| full | 0.3417 ± 0.02 |", False),
+    ("| x | 9.546e-07 ± 7.2e-07 |", "| x | 9.544e-07 ± 7.3e-07 |", True),  # one significant digit kept
+    ("| x | 9.546e-07 ± 7.2e-07 |", "| x | 1.546e-06 ± 7.2e-07 |", False),
+    (VERDICT.format("reproduced", "+5.9e-07 ± 1.1e-06", "0.67, Holm p = 1"),  # a verdict's noise-level evidence
+     VERDICT.format("reproduced", "+3.5e-07 ± 1.3e-06", "0.83, Holm p = 1"), True),
+    (VERDICT.format("reproduced", "+5.9e-07 ± 1.1e-06", "0.67, Holm p = 1"),  # … but not its label
+     VERDICT.format("no support at this budget", "+5.9e-07 ± 1.1e-06", "0.67, Holm p = 1"), False),
+])
+def test_nbval_fails_when_a_table_number_changes(tmp_path, shown, reference, passes):
+    """The check can fail: a table number or verdict that changed past the sanitised digits is caught, one that
+    changed only in them is not."""
+    code = f'from IPython.display import Markdown, display\ndisplay(Markdown({shown!r}))'
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)],
+                                  metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                           "language": "python"}})
+    data = {"text/markdown": reference, "text/plain": "<IPython.core.display.Markdown object>"}
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data=data)]
+    nb.cells[0].execution_count = 1
+    path = tmp_path / "table.ipynb"
+    nbformat.write(nb, path)
+    result = nbval([path], tmp_path)
+    assert (result.returncode == 0) == passes, result.stdout[-2000:]
+
+
+def test_no_notebook_exempts_its_tables_or_verdicts_from_nbval():
     for name, cells in build.NOTEBOOKS.items():
         for cell in cells:
             if "write_table(rows" in cell.source or ("label_claims" in cell.source and name != "06_simplified"):

@@ -130,8 +130,9 @@ def test_the_evaluation_digest_follows_its_functions_not_their_lines(tmp_path, m
     before = E.code_digest(E.EVAL_CODE, E.EVAL_FUNCTIONS)
     module = copy / "experiments.py"
     src = module.read_text()
-    module.write_text(src.replace('"""The seed paper\'s experiments as code', '"""(a new first line)\n\nThe seed paper\'s '
-                                  'experiments as code', 1) + "\n\ndef added_later():\n    return 1\n")
+    first = '"""The seed paper\'s experiments as code'
+    module.write_text(src.replace(first, '"""(a new first line)\n\n' + first[3:], 1)
+                      + "\n\ndef added_later():\n    return 1\n")
     assert E.code_digest(E.EVAL_CODE, E.EVAL_FUNCTIONS) == before
     module.write_text(src.replace("for r in scales:", "for r in scales[:1]:"))
     assert E.code_digest(E.EVAL_CODE, E.EVAL_FUNCTIONS) != before
@@ -347,5 +348,5 @@ def test_the_records_folder_is_committed_not_ignored():
     for path in ("results/runs/demo/full/seed0.json", "results/runs/demo/full/seed0_stylised.jpg"):
         ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=REPO_ROOT).returncode == 0
         assert not ignored, f"{path} is ignored by .gitignore"
-    assert subprocess.run(["git", "check-ignore", "-q", "--no-index", "runs/experiments/demo/full/seed0/checkpoint.pt"],
-                          cwd=REPO_ROOT).returncode == 0  # the checkpoints stay out
+    checkpoint = "runs/experiments/demo/full/seed0/checkpoint.pt"  # the checkpoints stay out
+    assert subprocess.run(["git", "check-ignore", "-q", "--no-index", checkpoint], cwd=REPO_ROOT).returncode == 0

@@ -37,29 +37,35 @@ def train_cli(out_dir, iterations, nproc):
 
 
 def test_two_processes_train_like_one_and_resume(tmp_path):
-    """4 steps of 1 process vs 2 processes (2 steps, stopped, resumed for 2 more) on the same global batch of 4.
+    """4 steps of 1 process vs 2 processes on the same global batch of 4, straight and stopped after 2 and resumed.
 
-    Step 0 has the same losses (rel. 1e-5: only the summation order differs), step 1, after the first averaged
-    gradient step, rel. 1e-3. Later steps drift apart chaotically: Adam moves every weight by about
+    Step 0 has the same losses as one process (rel. 1e-5: only the summation order differs), step 1, after the
+    first averaged gradient step, rel. 1e-3. Later steps drift apart chaotically: Adam moves every weight by about
     lr · sign(grad), so a gradient that is ~0 may flip its sign under another summation order (a change of thread
-    count alone moves step-3 losses by a few %): rel. 5e-2, and the weights within 10 % of the training update.
+    count alone moves step-3 losses by 5-7 %), so there only the weights are compared, within 10 % of the training
+    update. The resumed run keeps the summation order of the straight one: it must match it at every step.
     """
     train_cli(tmp_path / "one", 4, nproc=1)
-    train_cli(tmp_path / "two", 2, nproc=2)
-    done = train_cli(tmp_path / "two", 4, nproc=2)
+    train_cli(tmp_path / "straight", 4, nproc=2)
+    train_cli(tmp_path / "resumed", 2, nproc=2)
+    done = train_cli(tmp_path / "resumed", 4, nproc=2)
     assert done.stdout.strip().endswith("checkpoint.pt")  # printed once, by rank 0
-    a, b = read_log(tmp_path / "one" / "log.jsonl"), read_log(tmp_path / "two" / "log.jsonl")
-    assert [r["step"] for r in b] == [0, 1, 2, 3]  # rank 0 alone logged, and the resume continued at step 2
-    terms = [k for k in a[0] if k not in ("step", "seconds", "skipped")]
-    for ra, rb in zip(a, b):
+    one, straight, resumed = (read_log(tmp_path / r / "log.jsonl") for r in ("one", "straight", "resumed"))
+    assert [r["step"] for r in resumed] == [0, 1, 2, 3]  # rank 0 alone logged, and the resume continued at step 2
+    terms = [k for k in one[0] if k not in ("step", "seconds", "skipped")]
+    for ra, rb in zip(one[:2], straight[:2]):
         for k in terms:
-            assert rb[k] == pytest.approx(ra[k], rel=[1e-5, 1e-3, 5e-2, 5e-2][ra["step"]]), (ra["step"], k)
-    one, two = (torch.load(tmp_path / r / "checkpoint.pt", weights_only=True) for r in ("one", "two"))
-    assert one["step"] == two["step"] == 4
+            assert rb[k] == pytest.approx(ra[k], rel=[1e-5, 1e-3][ra["step"]]), (ra["step"], k)
+    for rs, rr in zip(straight, resumed):
+        for k in terms:
+            assert rr[k] == pytest.approx(rs[k], rel=1e-5), (rs["step"], k)
+    a, b, c = (torch.load(tmp_path / r / "checkpoint.pt", weights_only=True) for r in ("one", "straight", "resumed"))
+    assert a["step"] == b["step"] == c["step"] == 4
     weights = {**make_config("smoke").weights, "style_difference": 0.0, "contrastive_content": 0.0,
                "contrastive_style": 0.0}
     init = Trainer(make_config("smoke", out_dir=str(tmp_path / "init"), weights=weights)).model.generator_state()
-    flat = [(one["generator"][p][k], two["generator"][p][k], init[p][k]) for p in init for k in init[p]]
-    difference = sum((w1 - w2).abs().sum() for w1, w2, _ in flat)
-    update = sum((w1 - w0).abs().sum() for w1, _, w0 in flat)
-    assert difference <= 0.1 * update
+    flat = [(a["generator"][p][k], b["generator"][p][k], c["generator"][p][k], init[p][k])
+            for p in init for k in init[p]]
+    update = sum((w1 - w0).abs().sum() for w1, _, _, w0 in flat)
+    assert sum((w1 - w2).abs().sum() for w1, w2, _, _ in flat) <= 0.1 * update
+    assert sum((w2 - w3).abs().sum() for _, w2, w3, _ in flat) <= 1e-4 * update

@@ -37,7 +37,7 @@ from .data import demo_eval_content_dir, demo_eval_style_dir, first_readable, li
 from .errors import ConfigError, DataError, RastError
 from .metrics import (COLOUR_METRICS, colour_preservation_metrics, evaluate_pair, load_square, mean_std,
                       restoration_score, summarise)
-from .verdicts import Claim, judge, verdicts_markdown
+from .verdicts import RULE, Claim, judge, verdicts_markdown
 
 # Each variant: a loss preset, weight overrides (the ablated group switched off) and an architecture.
 _FULL = LOSS_PRESETS["seed_full"]
@@ -527,10 +527,10 @@ def write_table(rows, metrics, out_dir, name, labels=None):
 
 
 def write_claims(out_dir, notebook, budget, claims):
-    """Save the claims a notebook tested: [{"claim", "verdict", "evidence"}] → claims.json (read by the summary)."""
+    """Save the claims a notebook tested, judged by `verdicts.RULE`, → claims.json (read by the summary)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    record = {"notebook": notebook, "budget": asdict(budget), "budget_what": budget.what,
+    record = {"notebook": notebook, "rule": RULE, "budget": asdict(budget), "budget_what": budget.what,
               "hardware": _hardware(budget), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d"), "claims": claims}
     (out_dir / "claims.json").write_text(json.dumps(record, indent=1))
@@ -555,14 +555,22 @@ def write_summary(results_dir="results"):
              "equivalence test (TOST) within ±5 % of the full model. The column \"the seed says\" quotes the "
              "seed's own words and numbers (Tables 1–3); every other number is ours, from the budget above its "
              "table.\n"]
+    earlier = []
     for claims_file in sorted(results_dir.glob("*/claims.json")):
         rec = json.loads(claims_file.read_text())
+        if rec.get("rule") != RULE:  # a notebook not yet rerun since the rule changed: listed, not mixed in
+            earlier.append(f"- `{claims_file.parent.name}` ({rec.get('date', 'undated')}): "
+                           f"{rec.get('budget_what', 'budget not recorded')}")
+            continue
         parts.append(f"## {rec['notebook']}\n\n*{rec['budget_what']}; {rec['hardware']}, torch {rec['torch']}, "
                      f"{rec['date']}.*\n")
         parts.append(verdicts_markdown(rec["claims"]))
         for table in sorted(claims_file.parent.glob("*.md")):
             parts.append(f"\n**{table.stem}** (`{table.relative_to(results_dir)}`)\n\n{table.read_text()}")
         parts.append("")
+    if earlier:
+        parts += ["## Not rerun under this rule\n", "These folders hold claims judged by an earlier rule; "
+                  "rerun their notebooks to include them:\n", *earlier, ""]
     path = results_dir / "summary.md"
     path.write_text("\n".join(parts))
     return path

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from scipy import stats
 
 ALPHA = 0.05
+RULE = "t-test per claim, paired over seeds (Welch otherwise), Holm over a notebook's claims at α = 0.05"
 LABELS = ("reproduced", "contradicted", "no support at this budget")
 EXPECTATIONS = ("higher", "lower", "same")
 
@@ -164,7 +165,7 @@ def _evidence(rows, claim, t, p_holm, m):
     bound = f", margin ±{claim.margin:.0%}" if claim.expect == "same" else ""
     return (f"{claim.metric}: {claim.variant} {mean[claim.variant]:.4g} vs {claim.reference} "
             f"{mean[claim.reference]:.4g}; d = {t.diff:+.3g} ± {t.se:.2g} ({test}, df = {t.df:.3g}{bound}); "
-            f"p = {t.p:.3g}, Holm p = {p_holm:.3g} over {m} claims")
+            f"p = {t.p:.3g}, Holm p = {p_holm:.3g} over {m} claim{'s' * (m != 1)}")
 
 
 def verdicts_markdown(judged):

@@ -91,6 +91,14 @@ def test_every_cell_of_table1_and_every_seed_number_is_a_claim():
 
 
 def test_claims_and_summary(tmp_path):
+    """The summary gathers the notebooks' claims; a folder judged by an earlier rule (older claims.json, without
+    the fields of today's verdicts) is listed as not rerun, not mixed in, and does not stop the summary."""
+    earlier = tmp_path / "05_lpips"
+    earlier.mkdir()
+    (earlier / "claims.json").write_text(json.dumps({
+        "notebook": "05_lpips", "budget_what": "demo profile: 16 steps", "hardware": "CPU", "torch": "2.13",
+        "date": "2026-11-25", "claims": [{"claim": "LPIPS loss lowers LPIPS", "verdict": "reproduced",
+                                          "evidence": "2 standard errors"}]}))
     b = E.check_parameters("smoke")
     metrics = {c.metric for c in E.seed_claims("03_idempotency", b)}
     # idempotency_mse clearly lower with the loss (every seed), stylisation indistinguishable
@@ -103,6 +111,8 @@ def test_claims_and_summary(tmp_path):
     assert "paired t, n = 3" in md
     summary = (tmp_path / "summary.md").read_text()
     assert "## 03_idempotency" in summary and "smoke profile" in summary and "Holm" in summary
+    assert "## 05_lpips" not in summary and "LPIPS loss lowers LPIPS" not in summary
+    assert "## Not rerun under this rule" in summary and "`05_lpips` (2026-11-25): demo profile: 16 steps" in summary
 
 
 def test_code_digest_follows_the_code_not_its_comments(tmp_path, monkeypatch):

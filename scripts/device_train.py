@@ -12,7 +12,7 @@ Files written to OUT (each < 16 MiB): rast_device_fp16.pt (the trained generator
 its record), train_log.jsonl (every step of every phase), diagnostics.json (the speed probe and every diagnosis),
 diagnostics.md (the final one), sheet.png, bench.json + bench.md (GPU only: `rastlib bench --gpu-only`); the
 shell wrapper adds run.log. The second-network style measure uses the AlexNet that the wrapper carries
-(scripts/pack_stlpips_alex.py); without it the measure is NaN and the last phase's gate cannot pass.
+(scripts/pack_for_device.py); without it the measure is NaN and the last phase's gate cannot pass.
 The committed checkpoint's record names the last phase it trained; training goes on with the phase after it
 (or that phase again when its gate had not passed); a checkpoint the recipe did not make is started over. On
 the device every phase runs until its gate passes or its share of the time left is spent, then the next one

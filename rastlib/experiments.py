@@ -270,7 +270,7 @@ def file_digest(path):
     return h.hexdigest()
 
 
-def _portable(value):
+def portable(value):
     """A path inside the repository as repo-relative, so that a key or a committed record means the same in
     every clone; any other value as it is."""
     if not isinstance(value, str):
@@ -285,14 +285,14 @@ def listing_digest(*folders):
     h = hashlib.sha256()
     for folder in folders:
         for path in list_images(folder):
-            h.update(f"{_portable(str(path))}\0{path.stat().st_size}\n".encode())
+            h.update(f"{portable(str(path))}\0{path.stat().st_size}\n".encode())
     return h.hexdigest()
 
 
 def run_key(cfg):
     """What a training run is a function of: its config (less where it is written), its starting weights, its
     training images and the training code."""
-    settings = {k: _portable(v) for k, v in cfg.to_dict().items() if k != "out_dir"}
+    settings = {k: portable(v) for k, v in cfg.to_dict().items() if k != "out_dir"}
     return {"config": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest(),
             "init_weights": file_digest(cfg.init_from), "data": listing_digest(cfg.content_dir, cfg.style_dir),
             "code": code_digest(TRAIN_CODE)}
@@ -533,7 +533,7 @@ def write_claims(out_dir, notebook, budget, claims):
     """Save the claims a notebook tested, judged by `verdicts.RULE`, → claims.json (read by the summary)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    record = {"notebook": notebook, "rule": RULE, "budget": {k: _portable(v) for k, v in asdict(budget).items()},
+    record = {"notebook": notebook, "rule": RULE, "budget": {k: portable(v) for k, v in asdict(budget).items()},
               "budget_what": budget.what, "hardware": _hardware(budget), "torch": torch.__version__,
               "date": time.strftime("%Y-%m-%d"), "claims": claims}
     (out_dir / "claims.json").write_text(json.dumps(record, indent=1))

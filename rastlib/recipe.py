@@ -16,6 +16,8 @@ split and is appended to `<run>/diagnostics.jsonl`; the phase ends when its gate
 resumable (rerun the same call); a phase whose gate passed is not trained again.
 """
 import json
+import math
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,11 +43,73 @@ STYLISE_GATE = Gate("photo recognisable (content retrieval ≥ 0.75), style retr
                     "style spread ≥ 0.3",
                     lambda d: d["content_retrieval"] >= 0.75 and d["style_retrieval"] >= 2 * d["chance"]
                     and d["style_spread"] >= 0.3)
-WORKING_GATE = Gate("the model issue's bar: T(c, c) ≥ 20 dB, content retrieval ≥ 0.75, style movement (2nd "
-                    "network) ≥ 2×, style retrieval ≥ 3× chance, restoration SSIM ≥ 0.6",
-                    lambda d: d["identity_psnr_content"] >= 20.0 and d["content_retrieval"] >= 0.75
-                    and d["style_movement_2nd"] >= 2.0 and d["style_retrieval"] >= 3 * d["chance"]
-                    and d["restoration_ssim"] >= 0.6)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One measure of the model issue's bar: a `diagnose` key and its threshold (a function of the diagnosis:
+    style retrieval's is 3× chance). `gap` > 0 by how much the measure passes, < 0 by how much it falls short."""
+    key: str
+    name: str
+    label: str  # the threshold, as the tables print it
+    threshold: object  # callable(dict) -> float
+
+    def gap(self, d):
+        return d[self.key] - self.threshold(d)
+
+    def passes(self, d):
+        return bool(self.gap(d) >= 0)  # a NaN measure (no second network at hand) does not pass
+
+
+BAR = (Bar("identity_psnr_content", "T(c, c)", "≥ 20 dB", lambda d: 20.0),
+       Bar("content_retrieval", "content retrieval", "≥ 0.75", lambda d: 0.75),
+       Bar("style_movement_2nd", "style movement (2nd network)", "≥ 2×", lambda d: 2.0),
+       Bar("style_retrieval", "style retrieval", "≥ 3× chance", lambda d: 3 * d["chance"]),
+       Bar("restoration_ssim", "restoration SSIM", "≥ 0.6", lambda d: 0.6))
+WORKING_GATE = Gate("the model issue's bar: " + ", ".join(f"{b.name} {b.label}" for b in BAR),
+                    lambda d: all(b.passes(d) for b in BAR))
+
+
+def rast_noise(record_dir):
+    """How far each bar measure moves between consecutive diagnoses of the rast phase (a chunk of ~30 s of GPU
+    training apart): the median over every diagnostics_rast_*.jsonl under `record_dir`. A difference between
+    two checkpoints no larger than this is the rast phase's own swing, not a better or worse model."""
+    swings = {b.key: [] for b in BAR}
+    for path in sorted(Path(record_dir).rglob("diagnostics_rast_*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        for b in BAR:
+            values = [r.get(b.key, math.nan) for r in rows]
+            swings[b.key] += [abs(y - x) for x, y in zip(values, values[1:]) if not math.isnan(x + y)]
+    missing = [k for k, v in swings.items() if not v]
+    if missing:
+        raise ValueError(f"no two consecutive rast-phase diagnoses of {missing} under {record_dir}: the noise "
+                         "of these measures is unknown")
+    return {k: statistics.median(v) for k, v in swings.items()}
+
+
+def adoption(committed, candidate, noise):
+    """The rule by which a checkpoint trained elsewhere (a device call) replaces the committed one: it passes
+    more of the bar's measures, or as many and moves a failing one towards its threshold by more than that
+    measure's `noise` while no failing one moves away by more. A measure both pass does not count.
+    Returns (adopted, reason, rows): a row per bar measure with both values, the change, its noise, the move."""
+    rows = []
+    for b in BAR:
+        change = candidate[b.key] - committed[b.key]
+        both_pass = b.passes(committed) and b.passes(candidate)
+        move = ("both pass" if both_pass else "towards" if change > noise[b.key]
+                else "away" if change < -noise[b.key] else "within noise")
+        rows.append({"key": b.key, "name": b.name, "bar": b.label, "committed": committed[b.key],
+                     "candidate": candidate[b.key], "change": change, "noise": noise[b.key], "move": move})
+    passed = [sum(b.passes(d) for b in BAR) for d in (committed, candidate)]
+    moves = [r["move"] for r in rows]
+    if passed[1] != passed[0]:
+        adopted = passed[1] > passed[0]
+        reason = f"passes {passed[1]} of the bar's {len(BAR)} measures, the committed checkpoint {passed[0]}"
+    else:
+        adopted = "towards" in moves and "away" not in moves
+        reason = (f"passes as many ({passed[0]}); {moves.count('towards')} measure(s) moved towards the bar and "
+                  f"{moves.count('away')} away, beyond their noise")
+    return adopted, reason, rows
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,40 @@
-"""Commit what a device call (`scripts/device_train.sh`) brought back: the checkpoint becomes the demo checkpoint,
-and its phases' loss curves, diagnoses, probe and log go into the record folder beside the CPU phases'.
+"""Judge what device calls (`scripts/device_train.sh`) brought back, and commit it only if it is better.
 
     python scripts/import_device_run.py /work/.device/1 [/work/.device/2 …]   # in the order the calls ran
 
-Each folder is one call's $OUT; the last folder's checkpoint (whose record holds every earlier phase) is
-committed. Afterwards run `python -m rastlib diagnose --out results/demo` here: the committed numbers are
-measured here (the device's second network is an fp16 copy of this machine's).
+Each folder is one call's $OUT; the last folder's checkpoint holds every earlier phase in its record. It is
+diagnosed here as the committed one was (`results/demo/diagnostics.json`: the same evaluation split and size, and
+both second networks, where the device had only the AlexNet), then judged by `rastlib.recipe.adoption`, with each
+measure's noise taken from the record's rast-phase diagnoses (`rast_noise`).
+
+- Adopted: it becomes the demo checkpoint (`checkpoints/rast_demo_fp16.pt`), its diagnosis goes to results/demo/,
+  and the calls' loss curves, diagnoses, probe and log go into results/demo_checkpoint/ beside the earlier
+  phases', with `judgement_<phase>_<part>.md`. The commands that bring the rest of the kit up to date are printed.
+- Not adopted: all of that goes into results/demo_checkpoint/<phase>_<part>_not_adopted/ (its README.md is the
+  judgement), and nothing else changes.
 """
 import argparse
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
-from rastlib.checkpoint import DEMO_CHECKPOINT, load_checkpoint
+from rastlib.checkpoint import DEMO_CHECKPOINT, REPO_ROOT, load_checkpoint
+from rastlib.demo import run_diagnose
+from rastlib.experiments import portable
+from rastlib.recipe import adoption, rast_noise
 from rastlib.train import read_log
 from rastlib.viz import loss_curves
 
-RECORD = Path("results/demo_checkpoint")
-BENCH = Path("results/bench/gpu")
+RECORD = REPO_ROOT / "results" / "demo_checkpoint"
+COMMITTED = REPO_ROOT / "results" / "demo"
+BENCH = REPO_ROOT / "results" / "bench" / "gpu"
+AFTER_ADOPTION = """\
+python -m rastlib demo --out results/demo                      # the demo grid and metrics of the new checkpoint
+python scripts/make_gallery.py                                 # the README's gallery
+python scripts/build_notebooks.py --references 01_baseline     # notebook 01's nbval reference
+nice -n 19 python scripts/run_grid.py --profile demo > runs/grid.log 2>&1 &   # every grid run is stale: ~3 h
+make notebooks                                                 # after the grid: notebooks 01-06, results/summary.md"""
 
 
 def import_run(folder, record_dir=RECORD):
@@ -44,20 +61,81 @@ def import_run(folder, record_dir=RECORD):
     return record
 
 
+def judgement_markdown(tag, adopted, reason, rows, committed, candidate):
+    """The judgement's README: both diagnoses of the bar's measures, the noise, the rule and the verdict."""
+    lines = [f"# Device run {tag}: {'adopted' if adopted else 'not adopted'}", "",
+             f"Both diagnosed here by `python -m rastlib diagnose` ({candidate['n_photos']} evaluation photos × "
+             f"{candidate['n_paintings']} paintings, {candidate['size']}, torch {candidate['torch']}); noise: the "
+             "median change of the measure between consecutive rast-phase diagnoses of the record "
+             "(`rastlib.recipe.rast_noise`).", "",
+             f"| measure | bar | committed (step {committed['step']}) | this run (step {candidate['step']}) | change "
+             "| noise | move |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {r['bar']} | {r['committed']:.3f} | {r['candidate']:.3f} | "
+                     f"{r['change']:+.3f} | {r['noise']:.3f} | {r['move']} |")
+    lines += ["", f"**Rule** (`rastlib.recipe.adoption`): {adoption.__doc__.split('Returns')[0].strip()}", "",
+              f"**Verdict: {'adopted' if adopted else 'not adopted'}**: {reason}.", ""]
+    return "\n".join(lines)
+
+
+def judge(folders, committed_dir=COMMITTED, record_dir=RECORD, checkpoint_to=DEMO_CHECKPOINT, bench_dir=BENCH,
+          size=256, device="cpu"):
+    """Diagnose the last call's checkpoint here, judge it against the committed diagnosis, and import it
+    (adopted) or set it aside (not adopted), as the module docstring says. Returns whether it was adopted."""
+    folders = [Path(f) for f in folders]
+    candidate_ckpt = folders[-1] / "rast_device_fp16.pt"
+    committed = json.loads((Path(committed_dir) / "diagnostics.json").read_text())
+    if committed["size"] != f"{size}×{size} centre crop":
+        raise SystemExit(f"the committed diagnosis is at {committed['size']}, not {size} px: pass --size, or "
+                         f"rediagnose the committed checkpoint first (python -m rastlib diagnose --out {committed_dir})")
+    noise = rast_noise(record_dir)
+    with tempfile.TemporaryDirectory() as here:
+        candidate = run_diagnose(here, candidate_ckpt, size, device, REPO_ROOT / committed["photos"],
+                                 REPO_ROOT / committed["paintings"])
+        if (candidate["n_photos"], candidate["n_paintings"]) != (committed["n_photos"], committed["n_paintings"]):
+            raise SystemExit("the evaluation set changed since the committed diagnosis: rediagnose the committed "
+                             f"checkpoint first (python -m rastlib diagnose --out {committed_dir})")
+        adopted, reason, rows = adoption(committed["diagnostics"], candidate["diagnostics"], noise)
+        record = load_checkpoint(candidate_ckpt)["record"]
+        last = record["phases"][-1]
+        tag = f"{last['name']}_{last['part']}"
+        text = judgement_markdown(tag, adopted, reason, rows, committed, candidate)
+        dest = Path(record_dir) if adopted else Path(record_dir) / f"{tag}_not_adopted"
+        dest.mkdir(parents=True, exist_ok=True)
+        for folder in folders:
+            import_run(folder, dest)
+        (dest / "record.json").write_text(json.dumps(record, indent=2))
+        if adopted:
+            shutil.copy(candidate_ckpt, checkpoint_to)
+            candidate["checkpoint"] = portable(str(Path(checkpoint_to).resolve()))
+            (Path(here) / "diagnostics.json").write_text(json.dumps(candidate, indent=2))
+            for name in ("diagnostics.json", "diagnostics.md", "sheet.png"):
+                shutil.copy(Path(here) / name, Path(committed_dir) / name)
+            (dest / f"judgement_{tag}.md").write_text(text)
+            if (folders[-1] / "bench.json").is_file():
+                Path(bench_dir).mkdir(parents=True, exist_ok=True)
+                for name in ("bench.json", "bench.md"):
+                    shutil.copy(folders[-1] / name, Path(bench_dir) / name)
+        else:
+            for name in ("diagnostics.json", "diagnostics.md", "sheet.png"):
+                shutil.copy(Path(here) / name, dest / name.replace(".", "_here.", 1))
+            (dest / "README.md").write_text(text)
+    print(text)
+    if adopted:
+        print(f"wrote {checkpoint_to}, {committed_dir}/diagnostics.* and {record_dir}/ ({record['total_steps']} "
+              f"steps). Now bring the kit up to date:\n{AFTER_ADOPTION}")
+    else:
+        print(f"kept the committed checkpoint; the run's record is in {dest}/")
+    return adopted
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="+", help="the device calls' $OUT folders, oldest first")
+    ap.add_argument("--size", type=int, default=256, help="diagnosis size: the committed diagnosis's (256)")
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    RECORD.mkdir(parents=True, exist_ok=True)
-    for folder in args.folders:
-        record = import_run(folder)
-    (RECORD / "record.json").write_text(json.dumps(record, indent=2))
-    shutil.copy(Path(args.folders[-1]) / "rast_device_fp16.pt", DEMO_CHECKPOINT)
-    if (Path(args.folders[-1]) / "bench.json").is_file():
-        BENCH.mkdir(parents=True, exist_ok=True)
-        for name in ("bench.json", "bench.md"):
-            shutil.copy(Path(args.folders[-1]) / name, BENCH / name)
-    print(f"wrote {DEMO_CHECKPOINT} and {RECORD}/ ({record['total_steps']} steps: {record['compute_hours']} h)")
+    judge(args.folders, size=args.size, device=args.device)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from rastlib.checkpoint import load_checkpoint, load_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_device_script_dry_run_writes_what_comes_back(tmp_path):
+def test_device_script_dry_run_writes_what_comes_back(tmp_path, monkeypatch):
     out = tmp_path / "out"
     subprocess.run([sys.executable, "scripts/device_train.py", "--out", str(out), "--seconds", "20", "--dry-run"],
                    cwd=ROOT, check=True, timeout=600)
@@ -56,6 +56,50 @@ def test_device_script_dry_run_writes_what_comes_back(tmp_path):
         assert diag_rows and all(json.loads(r)["phase"] == e["name"] for r in diag_rows)
     last = f"{new[-1]['name']}_{new[-1]['part']}"
     assert json.loads((record_dir / f"device_call_{last}.json").read_text())["probe"]["chosen_batch"] > 0
+    _judge_both_ways(out, tmp_path, monkeypatch)
+
+
+def _judge_both_ways(out, tmp_path, monkeypatch):
+    """scripts/import_device_run.py's judgement of a device call: kept aside when worse, committed when better.
+    The diagnosis here is faked (the rule's own test is in test_diagnostics.py): this checks what is written."""
+    import import_device_run
+    base = {"identity_psnr_content": 17.8, "content_retrieval": 1.0, "style_movement_2nd": 1.0,
+            "style_retrieval": 0.32, "chance": 1 / 6, "restoration_ssim": 0.51}
+    meta = {"step": 7, "photos": "data/demo/eval/content", "paintings": "data/demo/eval/style", "n_photos": 12,
+            "n_paintings": 6, "size": "64×64 centre crop", "torch": "x", "checkpoint": "committed.pt"}
+    committed_dir, record_dir = tmp_path / "committed", tmp_path / "judged"
+    committed_dir.mkdir()
+    record_dir.mkdir()
+    (committed_dir / "diagnostics.json").write_text(json.dumps({**meta, "diagnostics": base}))
+    (record_dir / "diagnostics_rast_1.jsonl").write_text(
+        "".join(json.dumps({**base, "identity_psnr_content": v}) + "\n" for v in (17.0, 17.5)))
+    psnr = {}
+
+    def fake_diagnose(here, checkpoint, size, device, photos, paintings):
+        assert Path(checkpoint) == out / "rast_device_fp16.pt" and size == 64 and Path(photos).is_dir()
+        result = {**meta, "checkpoint": str(checkpoint), "diagnostics": {**base, "identity_psnr_content": psnr["v"]}}
+        for name in ("diagnostics.json", "diagnostics.md", "sheet.png"):
+            (Path(here) / name).write_text(json.dumps(result))
+        return result
+
+    monkeypatch.setattr(import_device_run, "run_diagnose", fake_diagnose)
+    ckpt_to = tmp_path / "demo_fp16.pt"
+    kw = dict(committed_dir=committed_dir, record_dir=record_dir, checkpoint_to=ckpt_to, bench_dir=tmp_path / "b",
+              size=64)
+    with pytest.raises(SystemExit, match="not 256 px"):
+        import_device_run.judge([out], **{**kw, "size": 256})
+    psnr["v"] = 17.0  # 0.8 dB worse, beyond the 0.5 dB noise
+    assert not import_device_run.judge([out], **kw)
+    aside = [p for p in record_dir.iterdir() if p.name.endswith("_not_adopted")]
+    assert len(aside) == 1 and "**Verdict: not adopted**" in (aside[0] / "README.md").read_text()
+    assert {"record.json", "diagnostics_here.json", "sheet_here.png"} <= {p.name for p in aside[0].iterdir()}
+    assert not ckpt_to.exists() and json.loads((committed_dir / "diagnostics.json").read_text())["step"] == 7
+    psnr["v"] = 18.4  # 0.6 dB better
+    assert import_device_run.judge([out], **kw)
+    assert ckpt_to.read_bytes() == (out / "rast_device_fp16.pt").read_bytes()
+    now = json.loads((committed_dir / "diagnostics.json").read_text())
+    assert now["diagnostics"]["identity_psnr_content"] == 18.4 and now["checkpoint"] == str(ckpt_to.resolve())
+    assert list(record_dir.glob("judgement_*.md")) and list(record_dir.glob("loss_*.png"))
 
 
 def test_device_wrapper_is_valid_bash_and_needs_out():

@@ -7,7 +7,8 @@ import torch
 from rastlib.config import make_config
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.metrics import diagnose, load_eval_set
-from rastlib.recipe import INVERTER_GATE, STYLISE_GATE, WORKING_GATE, Gate, Phase, run_recipe
+from rastlib.recipe import (INVERTER_GATE, STYLISE_GATE, WORKING_GATE, Gate, Phase, adoption, rast_noise,
+                            run_recipe)
 
 
 class Constructed(torch.nn.Module):
@@ -106,6 +107,51 @@ def test_gates_at_their_thresholds():
     assert not INVERTER_GATE({**base, "identity_psnr_content": 19.99})
     assert not STYLISE_GATE({**base, "style_spread": 0.29})
     assert STYLISE_GATE({**base, "style_retrieval": 1 / 3}) and not STYLISE_GATE({**base, "style_retrieval": 0.33})
+
+
+# The committed checkpoint and session 5's device run, as diagnosed here (results/demo_checkpoint/rast_3_not_adopted).
+COMMITTED = {"identity_psnr_content": 17.76, "content_retrieval": 1.0, "style_movement_2nd": 1.00,
+             "style_retrieval": 0.319, "chance": 1 / 6, "restoration_ssim": 0.514}
+NOISE = {"identity_psnr_content": 0.6, "content_retrieval": 0.0, "style_movement_2nd": 0.12,
+         "style_retrieval": 0.028, "restoration_ssim": 0.011}
+
+
+def test_adoption_rule_moves_beyond_noise_only():
+    def judge(**changed):
+        return adoption(COMMITTED, {**COMMITTED, **changed}, NOISE)
+
+    adopted, reason, rows = judge(identity_psnr_content=16.55, style_movement_2nd=1.26, style_retrieval=0.236)
+    assert not adopted and "1 measure(s) moved towards the bar and 2 away" in reason  # session 5's run
+    assert [r["move"] for r in rows] == ["away", "both pass", "towards", "away", "within noise"]
+    assert not judge()[0]  # the same checkpoint is no better
+    # just beyond the noise moves, just within it does not (0.6 dB of T(c, c))
+    assert judge(identity_psnr_content=17.76 + 0.61)[0] and not judge(identity_psnr_content=17.76 + 0.59)[0]
+    assert not judge(identity_psnr_content=18.5, restoration_ssim=0.514 - 0.012)[0]  # one towards, one away
+    assert judge(identity_psnr_content=18.5, restoration_ssim=0.514 - 0.010)[0]  # the other within its noise
+    # a measure both checkpoints pass does not count, however far it moves, until it fails
+    assert judge(identity_psnr_content=18.5, content_retrieval=0.76)[0]
+    adopted, reason, _ = judge(identity_psnr_content=18.5, content_retrieval=0.74)
+    assert not adopted and reason.startswith("passes 0 of the bar's 5 measures, the committed checkpoint 1")
+    # passing one more measure wins even against a move away
+    adopted, reason, _ = judge(identity_psnr_content=20.0, style_retrieval=0.2)
+    assert adopted and reason.startswith("passes 2 of the bar's 5 measures")
+
+
+def test_rast_noise_is_the_median_swing_between_consecutive_rast_diagnoses(tmp_path):
+    def write(path, rows):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps({**COMMITTED, **r}) + "\n" for r in rows))
+
+    write(tmp_path / "diagnostics_rast_1.jsonl", [{"identity_psnr_content": v} for v in (17.0, 17.5, 16.5)])
+    write(tmp_path / "run_not_adopted" / "diagnostics_rast_2.jsonl",
+          [{"identity_psnr_content": 18.0, "style_movement_2nd": float("nan")}, {"identity_psnr_content": 18.2}])
+    write(tmp_path / "diagnostics_joint_1.jsonl", [{"identity_psnr_content": v} for v in (10.0, 20.0)])  # not rast
+    noise = rast_noise(tmp_path)
+    assert noise["identity_psnr_content"] == pytest.approx(0.5)  # median of 0.5, 1.0, 0.2
+    assert noise["style_movement_2nd"] == 0.0 and noise["restoration_ssim"] == 0.0
+    (tmp_path / "diagnostics_rast_1.jsonl").unlink()
+    with pytest.raises(ValueError, match="style_movement_2nd"):  # only one of its diagnoses is a number
+        rast_noise(tmp_path)
 
 
 def _phases(second_gate):

@@ -228,8 +228,8 @@ def test_a_run_key_is_the_same_in_every_clone(tmp_path):
     from rastlib.checkpoint import REPO_ROOT
     b = E.BUDGETS["demo"]
     cfg = E.variant_config(b, "full", 0)
-    assert E._portable(str(REPO_ROOT / "data" / "demo")) == "data/demo" and E._portable("/elsewhere") == "/elsewhere"
-    moved = replace(cfg, out_dir=str(tmp_path / "x"), content_dir=E._portable(cfg.content_dir))
+    assert E.portable(str(REPO_ROOT / "data" / "demo")) == "data/demo" and E.portable("/elsewhere") == "/elsewhere"
+    moved = replace(cfg, out_dir=str(tmp_path / "x"), content_dir=E.portable(cfg.content_dir))
     assert E.run_key(moved) == E.run_key(cfg)
     assert E.run_key(replace(cfg, seed=1)) != E.run_key(cfg)
 

@@ -15,8 +15,8 @@ import torch
 
 from .checkpoint import DEMO_CHECKPOINT, load_checkpoint, load_model
 from .data import demo_eval_content_dir, demo_eval_style_dir, list_images, load_image
-from .experiments import portable
 from .metrics import evaluate_pair, mean_std, summarise
+from .paths import portable
 from .recipe import BAR
 from .stylize import output_name
 from .viz import image_grid

@@ -37,6 +37,7 @@ from .data import demo_eval_content_dir, demo_eval_style_dir, first_readable, li
 from .errors import ConfigError, DataError, RastError
 from .metrics import (COLOUR_METRICS, colour_preservation_metrics, evaluate_pair, load_square, mean_std,
                       restoration_score, summarise)
+from .paths import portable
 from .verdicts import RULE, Claim, judge, verdicts_markdown
 
 # Each variant: a loss preset, weight overrides (the ablated group switched off) and an architecture.
@@ -268,15 +269,6 @@ def file_digest(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def portable(value):
-    """A path inside the repository as repo-relative, so that a key or a committed record means the same in
-    every clone; any other value as it is."""
-    if not isinstance(value, str):
-        return value
-    path = Path(value)
-    return path.relative_to(REPO_ROOT).as_posix() if path.is_absolute() and path.is_relative_to(REPO_ROOT) else value
 
 
 def listing_digest(*folders):

@@ -19,9 +19,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from PIL import Image
+
 from rastlib.checkpoint import DEMO_CHECKPOINT, REPO_ROOT, load_checkpoint
 from rastlib.demo import run_diagnose
-from rastlib.experiments import portable
+from rastlib.paths import portable
 from rastlib.recipe import adoption, rast_noise
 from rastlib.train import read_log
 from rastlib.viz import loss_curves
@@ -61,9 +63,15 @@ def import_run(folder, record_dir=RECORD):
     return record
 
 
+def half_size_png(src, dst):
+    """A half-size copy of a sheet (~0.3 MB instead of ~0.8): what is kept of runs that were not adopted, since
+    every committed MiB also travels with each device call (64 MiB in all)."""
+    Image.open(src).convert("RGB").reduce(2).quantize(256).save(dst, optimize=True)
+
+
 def judgement_markdown(tag, adopted, reason, rows, committed, candidate):
     """The judgement's README: both diagnoses of the bar's measures, the noise, the rule and the verdict."""
-    lines = [f"# Device run {tag}: {'adopted' if adopted else 'not adopted'}", "",
+    lines = [f"# Run {tag}: {'adopted' if adopted else 'not adopted'}", "",
              f"Both diagnosed here by `python -m rastlib diagnose` ({candidate['n_photos']} evaluation photos × "
              f"{candidate['n_paintings']} paintings, {candidate['size']}, torch {candidate['torch']}); noise: the "
              "median change of the measure between consecutive rast-phase diagnoses of the record "
@@ -73,7 +81,7 @@ def judgement_markdown(tag, adopted, reason, rows, committed, candidate):
     for r in rows:
         lines.append(f"| {r['name']} | {r['bar']} | {r['committed']:.3f} | {r['candidate']:.3f} | "
                      f"{r['change']:+.3f} | {r['noise']:.3f} | {r['move']} |")
-    lines += ["", f"**Rule** (`rastlib.recipe.adoption`): {adoption.__doc__.split('Returns')[0].strip()}", "",
+    lines += ["", f"**Rule** (`rastlib.recipe.adoption`): {' '.join(adoption.__doc__.split('Returns')[0].split())}", "",
               f"**Verdict: {'adopted' if adopted else 'not adopted'}**: {reason}.", ""]
     return "\n".join(lines)
 
@@ -87,7 +95,8 @@ def judge(folders, committed_dir=COMMITTED, record_dir=RECORD, checkpoint_to=DEM
     committed = json.loads((Path(committed_dir) / "diagnostics.json").read_text())
     if committed["size"] != f"{size}×{size} centre crop":
         raise SystemExit(f"the committed diagnosis is at {committed['size']}, not {size} px: pass --size, or "
-                         f"rediagnose the committed checkpoint first (python -m rastlib diagnose --out {committed_dir})")
+                         "rediagnose the committed checkpoint first "
+                         f"(python -m rastlib diagnose --out {committed_dir})")
     noise = rast_noise(record_dir)
     with tempfile.TemporaryDirectory() as here:
         candidate = run_diagnose(here, candidate_ckpt, size, device, REPO_ROOT / committed["photos"],
@@ -117,8 +126,9 @@ def judge(folders, committed_dir=COMMITTED, record_dir=RECORD, checkpoint_to=DEM
                 for name in ("bench.json", "bench.md"):
                     shutil.copy(folders[-1] / name, Path(bench_dir) / name)
         else:
-            for name in ("diagnostics.json", "diagnostics.md", "sheet.png"):
+            for name in ("diagnostics.json", "diagnostics.md"):
                 shutil.copy(Path(here) / name, dest / name.replace(".", "_here.", 1))
+            half_size_png(Path(here) / "sheet.png", dest / "sheet_here.png")
             (dest / "README.md").write_text(text)
     print(text)
     if adopted:

@@ -23,6 +23,7 @@ def test_demo_writes_grid_strip_and_metrics(demo_run):
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["pairs"] == 8 and len(saved["pairs_detail"]) == 8
     assert saved["training_record"]["total_steps"] > 0
+    assert saved["checkpoint"] == "checkpoints/rast_demo_fp16.pt"  # repo-relative: the same in every clone
     assert "lpips" in saved["lpips_backend"].lower()
     for k, v in saved["summary"].items():
         assert v["n"] == 8 and v["mean"] == v["mean"], k  # finite, not NaN

@@ -226,10 +226,11 @@ def test_a_finished_run_is_kept_as_a_record_that_outlives_its_checkpoint(tmp_pat
 def test_a_run_key_is_the_same_in_every_clone(tmp_path):
     """Records are committed, so their keys cannot hold where the repository is or where the run was written."""
     from rastlib.checkpoint import REPO_ROOT
+    from rastlib.paths import portable
     b = E.BUDGETS["demo"]
     cfg = E.variant_config(b, "full", 0)
-    assert E.portable(str(REPO_ROOT / "data" / "demo")) == "data/demo" and E.portable("/elsewhere") == "/elsewhere"
-    moved = replace(cfg, out_dir=str(tmp_path / "x"), content_dir=E.portable(cfg.content_dir))
+    assert portable(str(REPO_ROOT / "data" / "demo")) == "data/demo" and portable("/elsewhere") == "/elsewhere"
+    moved = replace(cfg, out_dir=str(tmp_path / "x"), content_dir=portable(cfg.content_dir))
     assert E.run_key(moved) == E.run_key(cfg)
     assert E.run_key(replace(cfg, seed=1)) != E.run_key(cfg)
 

@@ -11,7 +11,8 @@ measure's noise taken from the record's rast-phase diagnoses (`rast_noise`).
   and the calls' loss curves, diagnoses, probe and log go into results/demo_checkpoint/ beside the earlier
   phases', with `judgement_<phase>_<part>.md`. The commands that bring the rest of the kit up to date are printed.
 - Not adopted: all of that goes into results/demo_checkpoint/<phase>_<part>_not_adopted/ (its README.md is the
-  judgement), and nothing else changes.
+  judgement, its sheet half size), and the model stays as it was.
+Either way the GPU benchmark (bench.json/md), if the call ran it, goes to results/bench/gpu/.
 """
 import argparse
 import json
@@ -36,7 +37,8 @@ python -m rastlib demo --out results/demo                      # the demo grid a
 python scripts/make_gallery.py                                 # the README's gallery
 python scripts/build_notebooks.py --references 01_baseline     # notebook 01's nbval reference
 nice -n 19 python scripts/run_grid.py --profile demo > runs/grid.log 2>&1 &   # every grid run is stale: ~3 h
-make notebooks                                                 # after the grid: notebooks 01-06, results/summary.md"""
+make notebooks                                                 # after the grid: notebooks 01-06, results/summary.md
+# then the README's numbers, and the gradient balance at the new weights (README "Weights of the seed's new terms")"""
 
 
 def import_run(folder, record_dir=RECORD):
@@ -121,15 +123,15 @@ def judge(folders, committed_dir=COMMITTED, record_dir=RECORD, checkpoint_to=DEM
             for name in ("diagnostics.json", "diagnostics.md", "sheet.png"):
                 shutil.copy(Path(here) / name, Path(committed_dir) / name)
             (dest / f"judgement_{tag}.md").write_text(text)
-            if (folders[-1] / "bench.json").is_file():
-                Path(bench_dir).mkdir(parents=True, exist_ok=True)
-                for name in ("bench.json", "bench.md"):
-                    shutil.copy(folders[-1] / name, Path(bench_dir) / name)
         else:
             for name in ("diagnostics.json", "diagnostics.md"):
                 shutil.copy(Path(here) / name, dest / name.replace(".", "_here.", 1))
             half_size_png(Path(here) / "sheet.png", dest / "sheet_here.png")
             (dest / "README.md").write_text(text)
+    if (folders[-1] / "bench.json").is_file():  # the GPU's speed, whatever the model's quality
+        Path(bench_dir).mkdir(parents=True, exist_ok=True)
+        for name in ("bench.json", "bench.md"):
+            shutil.copy(folders[-1] / name, Path(bench_dir) / name)
     print(text)
     if adopted:
         print(f"wrote {checkpoint_to}, {committed_dir}/diagnostics.* and {record_dir}/ ({record['total_steps']} "

@@ -101,7 +101,10 @@ def _judge_both_ways(out, tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="not 256 px"):
         import_device_run.judge([out], **{**kw, "size": 256})
     psnr["v"] = 17.0  # 0.8 dB worse, beyond the 0.5 dB noise
+    for name in ("bench.json", "bench.md"):  # as a call with its benchmark brings back
+        (out / name).write_text("{}")
     assert not import_device_run.judge([out], **kw)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["bench.json", "bench.md"]  # kept either way
     aside = [p for p in record_dir.iterdir() if p.name.endswith("_not_adopted")]
     assert len(aside) == 1 and "**Verdict: not adopted**" in (aside[0] / "README.md").read_text()
     assert {"record.json", "diagnostics_here.json"} <= {p.name for p in aside[0].iterdir()}

@@ -19,12 +19,12 @@ import json
 import math
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from .config import make_config
+from .config import LOSS_PRESETS, make_config
 from .metrics import diagnose, load_eval_set
 
 @dataclass(frozen=True)
@@ -156,6 +156,21 @@ PHASES = (
 
 
 RECIPE = "phased-v1"  # marks the record of a checkpoint this recipe made (older checkpoints are started over)
+
+
+def scale_identity(phase, factor):
+    """`phase` with its identity weights (pixel and feature) × `factor`, said in its notes (so in the record);
+    `phase` itself at 1. At the official weights the style terms pull the generator several times harder than
+    the identity terms (‖w·∇‖ ≈ 820 style transitive, 490 style restoration against 170 identity feature and 36
+    pixel: results/gradient_balance.json scaled to those weights), and T(c, c) falls while the rast phase trains;
+    a CPU test (results/demo_checkpoint/identity_weight_cpu/) lost less of it at 4."""
+    if factor == 1:
+        return phase
+    weights = {**LOSS_PRESETS[phase.overrides["loss_preset"]], **phase.overrides.get("weights", {})}
+    scaled = {t: weights[t] * factor for t in ("identity_pixel", "identity_feature")}
+    return replace(phase, overrides={**phase.overrides, "weights": {**phase.overrides.get("weights", {}), **scaled}},
+                   notes=f"{phase.notes}; identity weights ×{factor:g} (pixel {scaled['identity_pixel']:g}, "
+                         f"feature {scaled['identity_feature']:g})")
 
 
 def remaining_phases(record, phases=PHASES):

@@ -30,7 +30,8 @@ import torch
 from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.demo import run_diagnose
-from rastlib.recipe import RECIPE, phase_record, record_totals, read_diagnostics, remaining_phases, run_recipe
+from rastlib.recipe import (RECIPE, phase_record, read_diagnostics, record_totals, remaining_phases, run_recipe,
+                            scale_identity)
 from rastlib.train import read_log
 
 CHUNK_SECONDS = 30
@@ -134,6 +135,9 @@ def main():
     ap.add_argument("--pad", choices=("reflect", "slice"),
                     help="probe only this reflection padding (a second call that reuses the first call's choice)")
     ap.add_argument("--no-bench", action="store_true", help="skip the GPU benchmark (a second call)")
+    ap.add_argument("--identity-scale", type=float, default=1.0,
+                    help="multiply the rast phase's identity weights (official: pixel 50, feature 1; see "
+                         "rastlib.recipe.scale_identity)")
     args = ap.parse_args()
     t_start = time.monotonic()
     out = Path(args.out)
@@ -150,7 +154,7 @@ def main():
     layouts = [args.layout] if args.layout else [(32, False)] if cuda else [(4, False)]
     crop, eval_size = (256, 256) if cuda else (64, 64)
     record = load_checkpoint(args.checkpoint).get("record", {})
-    phases = remaining_phases(record)
+    phases = [scale_identity(p, args.identity_scale) if p.name == "rast" else p for p in remaining_phases(record)]
 
     # torch's reflection padding against SlicePad, each profiled: a first call measures both (~15 s); a second
     # call (--layout) reuses the first call's choice (--pad).

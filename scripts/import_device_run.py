@@ -65,6 +65,15 @@ def import_run(folder, record_dir=RECORD):
     return record
 
 
+def _new_folder(path):
+    """`path`, or `path_2`, `path_3`, … if taken: two calls from the same checkpoint (a second one with other
+    settings) have the same phase part, and each keeps its record."""
+    n, candidate = 2, path
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.name}_{n}"), n + 1
+    return candidate
+
+
 def half_size_png(src, dst):
     """A half-size copy of a sheet (~0.3 MB instead of ~0.8): what is kept of runs that were not adopted, since
     every committed MiB also travels with each device call (64 MiB in all)."""
@@ -111,7 +120,7 @@ def judge(folders, committed_dir=COMMITTED, record_dir=RECORD, checkpoint_to=DEM
         last = record["phases"][-1]
         tag = f"{last['name']}_{last['part']}"
         text = judgement_markdown(tag, adopted, reason, rows, committed, candidate)
-        dest = Path(record_dir) if adopted else Path(record_dir) / f"{tag}_not_adopted"
+        dest = Path(record_dir) if adopted else _new_folder(Path(record_dir) / f"{tag}_not_adopted")
         dest.mkdir(parents=True, exist_ok=True)
         for folder in folders:
             import_run(folder, dest)

@@ -107,6 +107,8 @@ def _judge_both_ways(out, tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["bench.json", "bench.md"]  # kept either way
     aside = [p for p in record_dir.iterdir() if p.name.endswith("_not_adopted")]
     assert len(aside) == 1 and "**Verdict: not adopted**" in (aside[0] / "README.md").read_text()
+    assert not import_device_run.judge([out], **kw)  # a second call from the same checkpoint keeps its own record
+    assert (record_dir / f"{aside[0].name}_2" / "README.md").is_file()
     assert {"record.json", "diagnostics_here.json"} <= {p.name for p in aside[0].iterdir()}
     assert Image.open(aside[0] / "sheet_here.png").size == (20, 30)  # kept at half size
     assert not ckpt_to.exists() and json.loads((committed_dir / "diagnostics.json").read_text())["step"] == 7

@@ -7,8 +7,8 @@ import torch
 from rastlib.config import make_config
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.metrics import diagnose, load_eval_set
-from rastlib.recipe import (INVERTER_GATE, STYLISE_GATE, WORKING_GATE, Gate, Phase, adoption, rast_noise,
-                            run_recipe)
+from rastlib.recipe import (INVERTER_GATE, PHASES, STYLISE_GATE, WORKING_GATE, Gate, Phase, adoption, rast_noise,
+                            run_recipe, scale_identity)
 
 
 class Constructed(torch.nn.Module):
@@ -207,3 +207,16 @@ def test_freeze_trains_only_the_other_part(tmp_path):
     assert not t.pairs  # identity-only: each image once, no pair trick
     with pytest.raises(Exception, match="freeze"):
         make_config("smoke", freeze=("transform", "decoder"))
+
+
+def test_scale_identity_scales_only_the_identity_weights_and_says_so():
+    inverter, rast = PHASES[0], PHASES[-1]
+    scaled = scale_identity(rast, 4)  # the rast phase takes its weights from the official table
+    cfg = make_config("smoke", **scaled.overrides).weights
+    official = make_config("smoke", **rast.overrides).weights
+    assert (cfg["identity_pixel"], cfg["identity_feature"]) == (200.0, 4.0)
+    assert {k: v for k, v in cfg.items() if not k.startswith("identity")} == \
+        {k: v for k, v in official.items() if not k.startswith("identity")}
+    assert scaled.notes.endswith("identity weights ×4 (pixel 200, feature 4)") and scale_identity(rast, 1) is rast
+    kept = scale_identity(inverter, 0.5).overrides["weights"]  # a phase's own weights are kept, its identity scaled
+    assert kept == {"direct_content": 0.0, "direct_style": 0.0, "identity_pixel": 500.0, "identity_feature": 0.5}

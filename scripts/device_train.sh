@@ -8,6 +8,7 @@
 # that minus ~90 s (session 5: 320 s left after the first call, the second was cut at 197 s):
 #   run  command="TRAIN_SECONDS=200 bash scripts/device_train.sh --no-bench --pad <the first call's choice>"
 #        timeout_s=<left - 20>
+# (or, if the first call's log shows T(c, c) falling: the same from the committed checkpoint, with --identity-scale 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?OUT must name the output folder}"

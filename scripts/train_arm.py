@@ -1,0 +1,54 @@
+"""Train one arm of the CPU recipe from a starting checkpoint, resumably, diagnosing every `--eval-every` steps.
+
+    nice python scripts/train_arm.py A --preset rast_combined --steps 600 [--weight direct_style=1] [--set amp=bf16]
+
+An arm is a run folder runs/arms/<name>/ (checkpoint, log.jsonl, diagnostics.jsonl, arm.json); rerunning the same
+command resumes it exactly. Arms that share a start and a seed see the same batches, so two arms differ only by
+what their options say (paired arms).
+"""
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from rastlib.checkpoint import DEMO_CHECKPOINT
+from rastlib.cli import _parse_pairs
+from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
+from rastlib.metrics import load_eval_set
+from rastlib.recipe import WORKING_GATE, Phase, phase_config, run_phase
+
+ROOT = Path("runs/arms")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name")
+    ap.add_argument("--preset", default="rast_combined")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--init", default=str(DEMO_CHECKPOINT))
+    ap.add_argument("--weight", action="append", default=[])
+    ap.add_argument("--set", action="append", default=[], dest="sets")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--notes", default="")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    overrides = dict(loss_preset=args.preset, batch_size=8, lr=1e-4, amp="bf16", channels_last=True,
+                     warmup_steps=50)
+    overrides.update(_parse_pairs(args.sets, "--set"))
+    weights = _parse_pairs(args.weight, "--weight")
+    if weights:
+        overrides["weights"] = weights
+    phase = Phase(args.name, overrides, max_steps=args.steps, eval_every=args.eval_every, gate=WORKING_GATE,
+                  notes=args.notes)
+    cfg = phase_config(phase, ROOT, init_from=args.init)
+    run = Path(cfg.out_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "arm.json").write_text(json.dumps({"argv": vars(args), "config": cfg.to_dict()}, indent=1))
+    photos, paintings = load_eval_set(demo_eval_content_dir(), 256), load_eval_set(demo_eval_style_dir(), 256)
+    print(run_phase(phase, cfg, photos, paintings, progress=False), flush=True)
+
+
+if __name__ == "__main__":
+    main()

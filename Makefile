@@ -23,8 +23,9 @@ demo: $(STAMP)
 	$(PY) -m rastlib demo --out results/demo
 
 # The background training (scripts/train_arm.py, scripts/train_demo_checkpoint.py) is paused while the tests run
-# (scripts/exclusive.sh). Two pytest workers, one test file each at a time, one torch thread each (2 cores: CI's); the notebook kernels
-# take the references' thread count themselves (tests/test_notebooks.py). TEST_WORKERS=0 runs in one process.
+# (scripts/exclusive.sh). Two pytest workers, one test file each at a time, one torch thread each (2 cores: CI's);
+# the notebook kernels take the references' thread count themselves (tests/test_notebooks.py). TEST_WORKERS=0 runs
+# in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	scripts/exclusive.sh env OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m pytest -q --durations=15 \

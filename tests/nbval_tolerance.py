@@ -24,15 +24,11 @@ def unit(text):
 
 def close(a, b):
     """Two printed numbers agree: within one unit of the coarser last digit, or 0.1 % of the larger."""
+    x, y = float(a), float(b)
     try:
-        x, y = float(a), float(b)
-        return _close(a, b, x, y)
-    except OverflowError:
+        return abs(x - y) <= max(unit(a), unit(b)) * (1 + 1e-9) + RELATIVE * max(abs(x), abs(y))
+    except OverflowError:  # an exponent past float's range: not a table number
         return False
-
-
-def _close(a, b, x, y):
-    return abs(x - y) <= max(unit(a), unit(b)) * (1 + 1e-9) + RELATIVE * max(abs(x), abs(y))
 
 
 def align(test, ref):
@@ -40,10 +36,10 @@ def align(test, ref):
     reference spells it; `test` unchanged when the text around the numbers differs."""
     if not (isinstance(test, str) and isinstance(ref, str)):
         return test
-    t_nums, r_nums = NUMBER.findall(test), NUMBER.findall(ref)
-    if len(t_nums) != len(r_nums) or NUMBER.split(test) != NUMBER.split(ref):
-        return test
     parts = NUMBER.split(test)
+    if parts != NUMBER.split(ref):  # same text around the numbers, so as many numbers in both
+        return test
+    t_nums, r_nums = NUMBER.findall(test), NUMBER.findall(ref)
     out = [parts[0]]
     for t, r, after in zip(t_nums, r_nums, parts[1:]):
         out += [r if close(t, r) else t, after]

@@ -87,6 +87,11 @@ def rast_noise(record_dir):
     return {k: statistics.median(v) for k, v in swings.items()}
 
 
+# Diagnoses are stored in float32: a retrieval that moved by two of 72 outputs (2/72) differs from a noise of
+# 2/72 in the ninth digit. A change equal to the noise is not beyond it.
+NOISE_RTOL = 1e-6
+
+
 def adoption(committed, candidate, noise):
     """The rule by which a checkpoint trained elsewhere (a device call) replaces the committed one: it passes no
     fewer of the bar's measures, no failing measure moves away from its threshold by more than that measure's
@@ -98,8 +103,9 @@ def adoption(committed, candidate, noise):
     for b in BAR:
         change = candidate[b.key] - committed[b.key]
         both_pass = b.passes(committed) and b.passes(candidate)
-        move = ("both pass" if both_pass else "towards" if change > noise[b.key]
-                else "away" if change < -noise[b.key] else "within noise")
+        beyond = noise[b.key] * (1 + NOISE_RTOL)
+        move = ("both pass" if both_pass else "towards" if change > beyond
+                else "away" if change < -beyond else "within noise")
         rows.append({"key": b.key, "name": b.name, "bar": b.label, "committed": committed[b.key],
                      "candidate": candidate[b.key], "change": change, "noise": noise[b.key], "move": move})
     before, after = (sum(b.passes(d) for b in BAR) for d in (committed, candidate))

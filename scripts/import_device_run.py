@@ -137,10 +137,11 @@ def judge(folders, committed_dir=COMMITTED, record_dir=RECORD, checkpoint_to=DEM
                 shutil.copy(Path(here) / name, dest / name.replace(".", "_here.", 1))
             half_size_png(Path(here) / "sheet.png", dest / "sheet_here.png")
             (dest / "README.md").write_text(text)
-    if (folders[-1] / "bench.json").is_file():  # the GPU's speed, whatever the model's quality
+    benched = [f for f in folders if (f / "bench.json").is_file()]  # a second call skips the benchmark
+    if benched:  # the GPU's speed, whatever the model's quality
         Path(bench_dir).mkdir(parents=True, exist_ok=True)
         for name in ("bench.json", "bench.md"):
-            shutil.copy(folders[-1] / name, Path(bench_dir) / name)
+            shutil.copy(benched[-1] / name, Path(bench_dir) / name)
     print(text)
     if adopted:
         print(f"wrote {checkpoint_to}, {committed_dir}/diagnostics.* and {record_dir}/ ({record['total_steps']} "

@@ -1,6 +1,7 @@
 """The collapse diagnostics on constructed models whose right answers are known, and the recipe's phase gates."""
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -136,6 +137,12 @@ def test_adoption_rule_moves_beyond_noise_only():
     adopted, reason, _ = judge(identity_psnr_content=20.0)
     assert adopted and reason.startswith("passes 2 of the bar's 5 measures")
     assert not judge(identity_psnr_content=20.0, style_retrieval=0.236, style_movement_2nd=0.76)[0]
+    # a change equal to the noise is not beyond it, though float32 storage leaves them a few 1e-9 apart (two of 72
+    # retrievals against a noise of two of 72: the device run of 2026-12-04); one more output is beyond it
+    noise = {**NOISE, "style_retrieval": float(np.float32(2 / 72))}
+    equal = {**COMMITTED, "identity_psnr_content": 18.5, "style_retrieval": COMMITTED["style_retrieval"] - 2 / 72}
+    assert adoption(COMMITTED, equal, noise)[2][3]["move"] == "within noise" and adoption(COMMITTED, equal, noise)[0]
+    assert not adoption(COMMITTED, {**equal, "style_retrieval": COMMITTED["style_retrieval"] - 3 / 72}, noise)[0]
 
 
 def test_rast_noise_is_the_median_swing_between_consecutive_rast_diagnoses(tmp_path):

@@ -169,6 +169,22 @@ def run_slider(out="results/bench", size=256):
     return r
 
 
+def run_training(out="results/bench", quick=False, steps=3):
+    """The CPU step probe (`rastlib.probe`) as a benchmark (`python -m rastlib bench --training`): every
+    candidate setting of a `rast_wacv` step at batch 4, 128², from the demo checkpoint, side by side in one run;
+    writes training_cpu.json and training_cpu.md to `out`. `quick` (the tests): 64², one timed step."""
+    from .checkpoint import DEMO_CHECKPOINT
+    from .probe import probe, write
+    size = 64 if quick else 128
+    with tempfile.TemporaryDirectory(prefix="rastlib-bench-") as tmp:
+        cfg = make_config("demo", out_dir=tmp, crop_size=size, load_size=size, batch_size=4, device="cpu",
+                          loss_preset="rast_wacv", init_from=str(DEMO_CHECKPOINT))
+        table = probe(cfg, steps=1 if quick else steps)
+    table["machine"] = machine()
+    write(table, out, "training_cpu")
+    return table
+
+
 def attention_matrix_gb(size):
     """GB of one float32 N×N attention matrix at relu4_1 (N = (size/8)²) for a size² image."""
     return (size // 8) ** 4 * 4 / 1e9

@@ -130,6 +130,9 @@ def build_parser():
     b.add_argument("--quick", action="store_true", help="tiny sizes (what the tests run)")
     b.add_argument("--gpu-only", action="store_true", help="only the GPU training steps (about a minute)")
     b.add_argument("--slider", action="store_true", help="only the notebook slider's latency per move")
+    b.add_argument("--training", action="store_true",
+                   help="only the CPU step probe: fp32, channels_last and bf16 training steps side by side "
+                        "(rast_wacv, batch 4, 128², from the demo checkpoint) → training_cpu.json/.md")
 
     u = sub.add_parser("compare-upstream", help="the kit's model and the official RAST weights on the same pairs")
     u.add_argument("--decoder", required=True, help="official decoder_iter_160000.pth")
@@ -229,7 +232,11 @@ def cmd_batch(args):
 
 
 def cmd_bench(args):
-    from .bench import run, run_slider
+    from .bench import run, run_slider, run_training
+    if args.training:
+        run_training(args.out, quick=args.quick)
+        print((Path(args.out) / "training_cpu.md").read_text())
+        return
     if args.slider:
         run_slider(args.out)
         print((Path(args.out) / "slider.md").read_text())

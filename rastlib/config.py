@@ -119,8 +119,9 @@ class Config:
         if self.architecture not in ("full", "single_level"):
             raise ConfigError(f"architecture must be 'full' or 'single_level' (the simplified model), "
                               f"got {self.architecture!r}")
-        if self.amp not in ("none", "bf16"):
-            raise ConfigError(f"amp must be 'none' or 'bf16' (autocast), got {self.amp!r}")
+        if self.amp not in ("none", "bf16", "auto"):
+            raise ConfigError(f"amp must be 'none', 'bf16' (autocast) or 'auto' (the step probe decides, "
+                              f"rastlib.probe), got {self.amp!r}")
         for name in ("style_flips", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")

@@ -4,11 +4,13 @@ Same Sequential layout as the official code, so `decoder_iter_*.pth` keys ('1.we
 """
 from torch import nn
 
+from .ops import reflection_pad
+
 
 def make_decoder():
     """512 → 256, ×2 up, 256 ×3, → 128, ×2 up, 128, → 64, ×2 up, 64, → 3; reflection-padded 3×3 convs."""
     def conv(cin, cout, relu=True):
-        return [nn.ReflectionPad2d(1), nn.Conv2d(cin, cout, 3)] + ([nn.ReLU()] if relu else [])
+        return [reflection_pad(1), nn.Conv2d(cin, cout, 3)] + ([nn.ReLU()] if relu else [])
 
     def up():
         return [nn.Upsample(scale_factor=2, mode="nearest")]

@@ -135,10 +135,17 @@ class ProjectionHeads(nn.Module):
         self.content = nn.Sequential(nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 128))
 
     def project_style(self, relu3_1):
-        return F.normalize(self.style(relu3_1.sum(dim=(2, 3))), dim=1)
+        return self._project(self.style, relu3_1)
 
     def project_content(self, relu4_1):
-        return F.normalize(self.content(relu4_1.sum(dim=(2, 3))), dim=1)
+        return self._project(self.content, relu4_1)
+
+    @staticmethod
+    def _project(head, feats):
+        """L2-normalised head(Σ_{H,W} feats), in fp32 also under autocast: the InfoNCE logits divide these dot
+        products by τ = 0.2, and in bf16 the contrastive terms moved by ~15 % (the step probe refused it)."""
+        with torch.autocast(feats.device.type, enabled=False):
+            return F.normalize(head(feats.float().sum(dim=(2, 3))), dim=1)
 
     def forward(self, kind, feats):
         """project_style(feats) for kind "style", project_content(feats) for "content" (what training calls)."""

@@ -1,14 +1,16 @@
-"""Pure tensor functions shared by the model, the losses and the metrics (no state)."""
+"""Pure tensor functions shared by the model, the losses and the metrics, and the model's padding layer."""
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def calc_mean_std(feat, eps=1e-5):
     """Per-channel spatial mean and std of [B,C,H,W]; std = sqrt(unbiased var + eps), as in AdaIN/SANet."""
-    b, c = feat.shape[:2]
-    flat = feat.reshape(b, c, -1)
-    std = (flat.var(dim=2) + eps).sqrt().view(b, c, 1, 1)
-    return flat.mean(dim=2).view(b, c, 1, 1), std
+    x = feat.float()  # statistics in fp32, also under bf16 autocast
+    mean = x.mean(dim=(2, 3), keepdim=True)
+    d = x - mean  # two passes, centred, without reshaping: torch's var over a channels_last tensor copies it first
+    var = (d * d).sum(dim=(2, 3), keepdim=True) / (x.shape[2] * x.shape[3] - 1)
+    return mean, (var + eps).sqrt()
 
 
 def mean_variance_norm(feat):
@@ -25,3 +27,21 @@ def pad_to_multiple(x, multiple=16):
         mode = "reflect" if ph < h and pw < w else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
     return x, (h, w)
+
+
+class ReflectionPad(nn.ReflectionPad2d):
+    """nn.ReflectionPad2d that keeps its input's dtype under autocast. CPU autocast runs reflection padding in
+    fp32, so in a bf16 pass each pad casts the previous conv's bf16 output up and the next conv casts it back
+    down (~22 pads a pass); padding only copies values, so bf16 loses nothing. The same values otherwise."""
+
+    def forward(self, x):
+        with torch.autocast(x.device.type, enabled=False):
+            return F.pad(x, self.padding, "reflect")
+
+
+def reflection_pad(padding):
+    """The model's reflection-padding layer (`ReflectionPad`; a GPU call may swap in another class here)."""
+    return PAD(padding)
+
+
+PAD = ReflectionPad

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops import mean_variance_norm
+from .ops import mean_variance_norm, reflection_pad
 
 
 class SANet(nn.Module):
@@ -68,7 +68,7 @@ class Transform(nn.Module):
         super().__init__()
         self.sanet4_1 = SANet(channels)
         self.sanet5_1 = SANet(channels)
-        self.merge_conv_pad = nn.ReflectionPad2d(1)
+        self.merge_conv_pad = reflection_pad(1)
         self.merge_conv = nn.Conv2d(channels, channels, 3)
 
     def forward(self, content4_1, style4_1, content5_1, style5_1):
@@ -89,7 +89,7 @@ class SingleLevelTransform(nn.Module):
     def __init__(self, channels=512):
         super().__init__()
         self.sanet4_1 = SANet(channels)
-        self.merge_conv_pad = nn.ReflectionPad2d(1)
+        self.merge_conv_pad = reflection_pad(1)
         self.merge_conv = nn.Conv2d(channels, channels, 3)
 
     def forward(self, content4_1, style4_1, content5_1=None, style5_1=None):

@@ -63,6 +63,9 @@ class Trainer:
     """Builds the model, optimisers and data of a `Config`, resumes from `<out_dir>/checkpoint.pt` if present."""
 
     def __init__(self, cfg: Config, resume=True, encoder=None):
+        if cfg.amp == "auto":  # the step probe picks the numeric setting (rastlib.probe)
+            from .probe import resolve_amp
+            cfg = resolve_amp(cfg)
         self.cfg = cfg
         self.out_dir = Path(cfg.out_dir)
         self.ckpt_path = self.out_dir / "checkpoint.pt"
@@ -161,11 +164,11 @@ class Trainer:
                 logged["discriminator"] = d_loss = discriminator_loss(g)
             finite = self._step_if_finite(d_loss, self.opt_d)
         self.opt_g.zero_grad(set_to_none=True)
-        with self.autocast():
+        with self.autocast(), self.discriminators_held():
             values, total = compute_losses(g, self.cfg.weights)
-        self.last_counts = {"encoder_passes": g.n_encodes, "transfers": g.n_transfers}
-        held = self.generator_params if self.step < self.cfg.warmup_steps else ()
-        finite = finite and self._step_if_finite(total, self.opt_g, held)
+            self.last_counts = {"encoder_passes": g.n_encodes, "transfers": g.n_transfers}
+            held = self.generator_params if self.step < self.cfg.warmup_steps else ()
+            finite = finite and self._step_if_finite(total, self.opt_g, held)
         if finite:
             self.bad_steps = 0
         else:
@@ -187,6 +190,20 @@ class Trainer:
         return RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
                                 d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
                                 settings=self.settings, generator=self.generator)
+
+    @contextlib.contextmanager
+    def discriminators_held(self):
+        """The generator step: the discriminators' weights need no gradient (their own step computes theirs), so
+        the adversarial term's backward stops at their inputs. Not under DDP, whose reducer expects the
+        gradients of every parameter it was built with."""
+        held = [d for d in (self.d_style, self.d_content) if d is not None] if self.world_size == 1 else []
+        for d in held:
+            d.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for d in held:
+                d.requires_grad_(True)
 
     def autocast(self):
         """bf16 autocast when `cfg.amp == "bf16"` (CPUs with avx512_bf16, GPUs), otherwise a no-op."""

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from rastlib import ops
 from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.demo import run_diagnose
@@ -37,7 +38,7 @@ from rastlib.train import read_log
 CHUNK_SECONDS = 30
 
 
-REFLECTION_PAD = torch.nn.ReflectionPad2d
+REFLECTION_PAD = ops.ReflectionPad
 
 
 class SlicePad(torch.nn.Module):
@@ -57,7 +58,7 @@ class SlicePad(torch.nn.Module):
 
 def use_pad(kind):
     """Build every model from now on with reflection padding of `kind`: "reflect" (torch's) or "slice"."""
-    torch.nn.ReflectionPad2d = {"reflect": REFLECTION_PAD, "slice": SlicePad}[kind]
+    ops.PAD = {"reflect": REFLECTION_PAD, "slice": SlicePad}[kind]
 
 
 def profile_steps(trainer, contents, styles, cuda, steps=2, top=15):

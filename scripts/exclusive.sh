@@ -5,7 +5,10 @@
 # so it loses nothing (its step, its data order and its log go on as if no time had passed). With no training
 # running it only runs the command.
 #     scripts/exclusive.sh make test        (the Makefile's test, notebooks and bench targets use it)
-pids=$(pgrep -f 'scripts/(train_arm|train_demo_checkpoint)\.py' 2>/dev/null | tr '\n' ' ')
+# Only trainings that run now: one already stopped (by an outer exclusive.sh) is left for that one to resume.
+pids=$(for p in $(pgrep -f 'scripts/(train_arm|train_demo_checkpoint)\.py' 2>/dev/null); do
+  case "$(ps -o stat= -p "$p" 2>/dev/null)" in T*|"") ;; *) printf '%s ' "$p" ;; esac
+done)
 resume() { [ -n "$pids" ] && kill -CONT $pids 2>/dev/null; true; }
 if [ -n "$pids" ]; then
   kill -STOP $pids && echo "exclusive.sh: background training paused (pid $pids)" >&2

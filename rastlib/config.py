@@ -32,8 +32,8 @@ LOSS_PRESETS = {
 }
 # All the seed's groups on: "combined" + idempotency + low-res multirestoration + LPIPS. The seed gives no
 # weights; these are ours, by gradient balance: each new term pulls the generator as hard as the median official
-# term, measured at the committed checkpoint (results/gradient_balance.json, README "Weights of the seed's new
-# terms"). At weight 1 idempotency pulled 85× less than that median, multirestoration 9.6×, LPIPS 5.1×.
+# term, measured at the committed checkpoint (results/gradient_balance.json; docs/method.md, "Weights of the
+# seed's new terms"). At weight 1 idempotency pulled 85× less than that median, multirestoration 9.6×, LPIPS 5.1×.
 LOSS_PRESETS["seed_full"] = {**LOSS_PRESETS["rast_combined"], "idempotency": 85.0, "multirestoration": 9.6,
                              "lpips": 5.1}
 
@@ -83,7 +83,7 @@ class Config:
     max_bad_steps: int = 5
     # The first `warmup_steps` steps train only the networks the losses add (contrastive heads, discriminators),
     # the generator held: a run started from an exported checkpoint has fresh discriminators, and their first
-    # gradients would otherwise pull the generator (README "Training on a lent GPU").
+    # gradients would otherwise pull the generator (docs/training.md).
     warmup_steps: int = 0
     init_from: str = ""
     transform_init: str = "official"

@@ -16,7 +16,7 @@ than label its next runs with code it did not load.
 
 On a CPU (`demo` profile) each variant is a short fine-tuning of the committed demo checkpoint, not a training
 from scratch; every table says so. `device` runs the grid with 1,000 steps a run on a GPU (more than one lent
-call holds: README "Budgets"); `paper` trains from scratch on COCO + WikiArt and needs a GPU for days.
+call holds: docs/experiments.md, "Budgets"); `paper` trains from scratch on COCO + WikiArt and needs a GPU for days.
 """
 import ast
 import csv
@@ -103,7 +103,7 @@ class Budget:
 
 
 # demo: the whole CPU grid, 10 variants × 4 seeds × 24 steps at ~23 s a `seed_full` step (128², batch 4, 2 cores,
-# measured alone) ≈ 6.1 h, plus ~30 s of evaluation a run: about six hours of background compute; README "Budgets".
+# measured alone) ≈ 6.1 h, plus ~30 s of evaluation a run: about six hours of background compute; docs/experiments.md, "Budgets".
 BUDGETS = {
     # From scratch (a seeded random start), so the nbval references of 02–06 follow the code, not the checkpoint.
     "smoke": Budget("smoke", steps=1, crop_size=64, batch_size=4, seeds=(0, 1), eval_pairs=2, eval_size=64,

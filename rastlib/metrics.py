@@ -1,4 +1,4 @@
-"""Evaluation metrics of the kit (ours: the seed paper never names its metric; see README "Metrics").
+"""Evaluation metrics of the kit (ours: the seed paper never names its metric; see docs/metrics.md).
 
 For a content I_c, a style I_s and a model T:
 

@@ -142,8 +142,8 @@ class ProjectionHeads(nn.Module):
 
     @staticmethod
     def _project(head, feats):
-        """L2-normalised head(Σ_{H,W} feats), in fp32 also under autocast: the InfoNCE logits divide these dot
-        products by τ = 0.2, and in bf16 the contrastive terms moved by ~15 % (the step probe refused it)."""
+        """L2-normalised head(Σ_{H,W} feats), in fp32 also under autocast, like the other loss statistics: the
+        InfoNCE logits divide these dot products by τ = 0.2. (Tiny heads: fp32 costs nothing here.)"""
         with torch.autocast(feats.device.type, enabled=False):
             return F.normalize(head(feats.float().sum(dim=(2, 3))), dim=1)
 

@@ -1,6 +1,6 @@
 """The phased recipe that trains a working model on little compute, each phase ended by a gate on `diagnose`.
 
-Why phases (results/demo_checkpoint/record.json, ../README "Training the demo checkpoint"): trained end to end on
+Why phases (results/demo_checkpoint/record.json, docs/training.md): trained end to end on
 a CPU budget, the decoder never learned to invert the VGG features and the style term outweighed the content
 term, so every output was one texture. So:
 

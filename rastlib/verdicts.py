@@ -19,7 +19,7 @@ The test is paired (on the per-seed differences, df = n − 1) over the seeds th
 start both from the same weights and feed the same batches in the same order, so seed noise cancels. Otherwise
 it is Welch's unpaired test (Welch–Satterthwaite df). With few seeds the critical |t| at the Holm level is
 large (paired, n = 3 and 6 claims: |t| > 10.9 for the strongest claim; n = 5 and 18 claims: > 6.6), so the
-README states what each budget can and cannot show.
+docs/experiments.md states what each budget can and cannot show.
 """
 import math
 import statistics

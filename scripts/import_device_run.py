@@ -38,7 +38,7 @@ python scripts/make_gallery.py                                 # the README's ga
 python scripts/build_notebooks.py --references 01_baseline     # notebook 01's nbval reference
 nice -n 19 python scripts/run_grid.py --profile demo > runs/grid.log 2>&1 &   # every grid run is stale: ~3 h
 make notebooks                                                 # after the grid: notebooks 01-06, results/summary.md
-# then the README's numbers, and the gradient balance at the new weights (README "Weights of the seed's new terms")"""
+# then the README's numbers, and the gradient balance at the new weights (docs/method.md, "Weights of the seed's new terms")"""
 
 
 def import_run(folder, record_dir=RECORD):

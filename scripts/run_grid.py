@@ -1,12 +1,12 @@
 """Train and evaluate every (variant, seed) run of the six notebooks under one budget, so that `make notebooks`
-afterwards only reads them. A background job for the demo profile (3–8 h on 2 cores, by CPU: README "Budgets"):
+afterwards only reads them. A background job for the demo profile (3–8 h on 2 cores, by CPU: docs/experiments.md, "Budgets"):
 
     nice -n 19 python scripts/run_grid.py --profile demo > runs/grid.log 2>&1 &
 
 Seed-major order: a grid cut off early still has whole seeds. Resumable: rerun the same command; a run whose
 record in results/runs/ (or whose checkpoint in runs/) still holds for the code, weights, data and settings
 here is not redone. Commit results/runs/ before the machine goes: the records are what the next machine
-starts from (README, "How a comparison is made").
+starts from (docs/experiments.md, "How a comparison is made").
 
     python scripts/run_grid.py --profile demo --status   # which runs have a record that holds, trains nothing
 """

@@ -237,3 +237,35 @@ def test_what_the_device_call_carries_fits_its_64_mib(tmp_path):
     assert tree + carried + 2**20 <= 64 * 2**20, (
         f"the device call would carry {(tree + carried) / 2**20:.1f} MiB (tree {tree / 2**20:.1f} MiB): "
         "shrink what is committed (images, notebook outputs) before the next GPU call")
+
+
+def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
+    """scripts/import_cpu_arm.py: a trained arm becomes a call folder that import_device_run judges: the committed
+    record plus one entry for the arm (CPU, steps, setting, notes naming the arm), its log rows tagged with the
+    phase up to the checkpoint's step, its diagnoses, and a loadable fp16 checkpoint."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from import_cpu_arm import pack_arm
+    from rastlib.checkpoint import DEMO_CHECKPOINT
+    from rastlib.config import make_config
+    from rastlib.train import Trainer
+    run = tmp_path / "runs" / "arms" / "a1"
+    cfg = make_config("smoke", out_dir=str(run), iterations=2, init_from=str(DEMO_CHECKPOINT))
+    Trainer(cfg).fit(progress=False)
+    (run / "arm.json").write_text(json.dumps({"argv": {"name": "a1", "preset": "rast_wacv", "steps": 2,
+                                                       "eval_every": 1, "weight": ["identity_pixel=200"],
+                                                       "sets": [], "notes": "a test arm"}}))
+    (run / "diagnostics.jsonl").write_text("".join(json.dumps({"step": s, "identity_psnr_content": 17.0 + s}) + "\n"
+                                                   for s in (0, 2, 4)))
+    committed = load_checkpoint(DEMO_CHECKPOINT)["record"]
+    entry = pack_arm(run, tmp_path / "out")
+    record = load_checkpoint(tmp_path / "out" / "rast_device_fp16.pt")["record"]
+    assert record["phases"][:-1] == committed["phases"] and record["phases"][-1] == entry
+    assert entry["name"] == "rast" and entry["steps"] == 2 and "CPU arm a1: a test arm" in entry["notes"]
+    assert "identity_pixel=200" in entry["notes"] and "CPU threads" in entry["device"]
+    assert entry["part"] == 1 + sum(e["name"] == "rast" for e in committed["phases"])
+    assert record["total_steps"] == committed["total_steps"] + 2
+    log = [json.loads(line) for line in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [0, 1] and {r["phase"] for r in log} == {"rast"}
+    diags = json.loads((tmp_path / "out" / "diagnostics.json").read_text())["during_training"]
+    assert [d["step"] for d in diags] == [0, 2]  # the diagnosis past the checkpoint is not its own
+    assert load_model(tmp_path / "out" / "rast_device_fp16.pt") is not None

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from nbval_tolerance import EDGE, align, close, unit
+from nbval_tolerance import EDGE, SPREAD, align, close, unit
 from rastlib.experiments import write_table
 from rastlib.verdicts import ALPHA, Claim, judge, verdicts_markdown
 
@@ -33,8 +33,9 @@ def same(test, ref):
 
 
 def rows(rng=None, relative=0.0, idempotency=0.0, shift=None):
-    """Per-seed rows of three variants like the smoke runs' (idempotency_mse ~1e-6); `relative` and
-    `idempotency` perturb every value (and idempotency_mse) by that relative spread, `shift` adds
+    """Per-seed rows of three variants like the smoke runs' (idempotency_mse ~1e-6, the two seeds ~3 % apart, so
+    a 1e-4 change of a value moves its std by ~0.5 %); `relative` and `idempotency` perturb every value (and
+    idempotency_mse) by that relative spread, `shift` adds
     {(variant, metric): relative change} to the means."""
     base = {"full": (5.289, 0.03139, 9.546e-07), "no_style": (5.288, 0.03125, 8.343e-07),
             "no_lpips": (5.289, 0.03135, 9.095e-07)}
@@ -55,21 +56,24 @@ def rows(rng=None, relative=0.0, idempotency=0.0, shift=None):
 def test_unit_and_close_read_the_printed_digits():
     assert unit("1.88") == pytest.approx(0.01) and unit("5e-08") == pytest.approx(1e-8) and unit("12") == 1
     assert close("1.88", "1.87") and not close("1.88", "1.85")
-    assert close("5e-08", "4e-08") and close("1.4e-06", "1.6e-06")  # below ABSOLUTE
+    assert close("5e-08", "4e-08") and not close("1.4e-06", "1.6e-06") and close("5.4e-08", "4.5e-08", SPREAD)
     assert not close("0.0151", "0.0149") and not close("1e400", "1")
+    assert align("| a | 1.881 ± 0.091 |", "| a | 1.879 ± 0.087 |") == "| a | 1.879 ± 0.087 |"  # ± std: SPREAD
+    assert align("| a | 0.091 ± 1.881 |", "| a | 0.087 ± 1.879 |") == "| a | 0.091 ± 1.879 |"  # a mean is not
 
 
 def test_a_table_from_inputs_perturbed_as_another_cpu_perturbs_them_compares_equal(tmp_path):
     ref = write_table(rows(), METRICS, tmp_path, "t")
     for seed in range(20):
         rng = np.random.default_rng(seed)
-        test = write_table(rows(rng, relative=1e-6, idempotency=0.1), METRICS, tmp_path, "t")
+        test = write_table(rows(rng, relative=1e-6, idempotency=1e-4), METRICS, tmp_path, "t")
         assert same(test, ref), (test, ref)
 
 
 @pytest.mark.parametrize("shift", [{("no_style", "style_distance_2nd_output_style"): 0.01},
                                    {("full", "restoration_ssim"): 0.5},  # float_digits keeps 2 decimals
-                                   {("no_lpips", "idempotency_mse"): 3.0}])
+                                   {("no_lpips", "idempotency_mse"): 3.0},
+                                   {("no_lpips", "idempotency_mse"): 0.2}])  # past the one digit scientific_digits keeps
 def test_a_real_change_of_a_table_fails(tmp_path, shift):
     ref = write_table(rows(), METRICS, tmp_path, "t")
     assert not same(write_table(rows(shift=shift), METRICS, tmp_path, "t"), ref)

@@ -1,0 +1,83 @@
+"""Judge a CPU arm (`scripts/train_arm.py`, a run folder runs/arms/<name>/) by the rule that judges a device call,
+and commit it only if it is better.
+
+    python scripts/import_cpu_arm.py id4 [--phase rast] [--stopped "session ended"]
+
+The arm is packed as a device call's $OUT folder is (the checkpoint exported fp16 with the committed record plus
+one phase entry for the arm, its training log, its diagnoses and its step-probe table), then handed to
+`import_device_run.judge`: diagnosed here, judged by `rastlib.recipe.adoption`, and either adopted (the demo
+checkpoint, results/demo/, the record in results/demo_checkpoint/) or set aside in
+results/demo_checkpoint/<phase>_<part>_not_adopted/. Both ways the record names the CPU, its threads, the chosen
+numeric setting, the steps and the hours.
+"""
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from import_device_run import judge  # noqa: E402
+
+from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint  # noqa: E402
+from rastlib.probe import cpu_flags  # noqa: E402
+from rastlib.recipe import PHASES, RECIPE, phase_record, read_diagnostics, record_totals  # noqa: E402
+from rastlib.train import read_log  # noqa: E402
+
+
+def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEMO_CHECKPOINT):
+    """Write the arm in `run` into `out` as a device call's folder; returns the arm's phase entry."""
+    run, out = Path(run), Path(out)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    arm = json.loads((run / "arm.json").read_text())
+    record = load_checkpoint(committed).get("record", {})
+    if record.get("recipe") != RECIPE:
+        raise SystemExit(f"{committed} was not made by the recipe ({RECIPE}): an arm cannot extend its record")
+    phase = next(p for p in PHASES if p.name == phase_name)
+    notes = f"CPU arm {run.name}: {arm['argv'].get('notes') or ''} (scripts/train_arm.py {' '.join(_argv(arm))})"
+    phase = replace(phase, notes=notes)
+    rows = [{"phase": phase.name, **r} for r in read_log(run / "log.jsonl") if r["step"] < ckpt["step"]]
+    diags = [d for d in read_diagnostics(run) if d["step"] <= ckpt["step"]]
+    probe = json.loads((run / "cpu_probe.json").read_text()) if (run / "cpu_probe.json").is_file() else None
+    hw = cpu_flags()
+    cfg = ckpt["config"]
+    device = (f"{torch.get_num_threads()} CPU threads, {hw['cpu']} ({', '.join(hw['bf16_units']) or 'no bf16 unit'}), "
+              f"torch {torch.__version__}")
+    part = 1 + sum(e["name"] == phase.name for e in record["phases"])
+    entry = phase_record(phase, part, cfg, rows, diags, {"passed": False, "stopped": stopped, "step": ckpt["step"]},
+                         device=device, amp=cfg["amp"], channels_last=cfg["channels_last"],
+                         step_probe=probe and {k: probe[k] for k in ("chosen", "speedup_vs_fp32")})
+    out.mkdir(parents=True, exist_ok=True)
+    export_inference(ckpt, out / "rast_device_fp16.pt",
+                     {**record, "phases": record["phases"] + [entry], **record_totals(record["phases"] + [entry])})
+    (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out / "diagnostics.json").write_text(json.dumps(
+        {"probe": probe or {"note": "no step probe: the arm set its numeric setting"},
+         "during_training": [{"phase": phase.name, **d} for d in diags]}, indent=1))
+    return entry
+
+
+def _argv(arm):
+    a = arm["argv"]
+    return [a["name"], "--preset", a["preset"], "--steps", str(a["steps"]), "--eval-every", str(a["eval_every"]),
+            *[f"--weight {w}" for w in a.get("weight", [])], *[f"--set {s}" for s in a.get("sets", [])]]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("name", help="the arm's name: runs/arms/<name>/")
+    ap.add_argument("--phase", default="rast", help="the recipe phase the arm continues (its record's name)")
+    ap.add_argument("--stopped", default="session ended", help="why the arm stopped, for the record")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        entry = pack_arm(Path("runs/arms") / args.name, tmp, args.phase, args.stopped)
+        print(f"arm {args.name}: {entry['steps']} steps, {entry['compute_seconds'] / 3600:.2f} h of training, "
+              f"{entry['device']}")
+        judge([tmp])
+
+
+if __name__ == "__main__":
+    main()

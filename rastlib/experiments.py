@@ -103,7 +103,8 @@ class Budget:
 
 
 # demo: the whole CPU grid, 10 variants × 4 seeds × 24 steps at ~23 s a `seed_full` step (128², batch 4, 2 cores,
-# measured alone) ≈ 6.1 h, plus ~30 s of evaluation a run: about six hours of background compute; docs/experiments.md, "Budgets".
+# measured alone) ≈ 6.1 h, plus ~30 s of evaluation a run: about six hours of background compute
+# (docs/experiments.md, "Budgets").
 BUDGETS = {
     # From scratch (a seeded random start), so the nbval references of 02–06 follow the code, not the checkpoint.
     "smoke": Budget("smoke", steps=1, crop_size=64, batch_size=4, seeds=(0, 1), eval_pairs=2, eval_size=64,

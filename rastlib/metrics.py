@@ -268,8 +268,8 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
 @functools.cache
 def default_style_nets(device):
     """The second networks of `diagnose`, {name: network}, those at hand: ST-LPIPS's AlexNet and VGG16 (offline;
-    no training of the kit uses AlexNet, Dc/Ds are VGG19's and only the seed's LPIPS loss is VGG16's). A lent GPU
-    has the AlexNet alone (scripts/pack_for_device.py: the VGG16 is too big to travel). Loaded once a process
+    no training of the kit uses AlexNet, Dc/Ds are VGG19's and only the seed's LPIPS loss is VGG16's). The one-call
+    GPU run has the AlexNet alone (scripts/pack_for_device.py: the VGG16 is too big to travel). Loaded once a process
     per device (a recipe run diagnoses every chunk)."""
     from .errors import RastError
     from .perceptual import load_lpips

@@ -136,10 +136,10 @@ IDENTITY_ONLY = {"direct_content": 0.0, "direct_style": 0.0}
 # at lr 3e-4. Pixel 1000 makes the two terms about equal, aimed at the gate's PSNR; lr 1e-4 as AdaIN/WCT use.
 INVERTER_WEIGHTS = {**IDENTITY_ONLY, "identity_pixel": 1000.0}
 
-# Each GPU call resumes the rast phase from the exported checkpoint, which had no contrastive heads (now it keeps
-# them) and has no discriminators: in the session-5 call the contrastive terms, 60 % of the loss, fell from 67 to
-# 32 over the first ~150 steps while the heads relearned, and T(c, c) dropped ~1 dB in the first 50 steps
-# (results/demo_checkpoint/record.json). So each part first warms these networks up, the generator held.
+# Each part of the rast phase resumes from an exported checkpoint, which has no discriminators (and, before exports
+# kept them, had no contrastive heads): while those relearned, the contrastive terms, 60 % of the loss, fell from
+# 67 to 32 over ~150 steps and T(c, c) dropped ~1 dB in the first 50 (results/demo_checkpoint/rast_3_not_adopted/).
+# So each part first warms these networks up, the generator held.
 RAST_WARMUP = 100
 
 PHASES = (

@@ -214,7 +214,7 @@ REFERENCES = ROOT / "tests" / "nbval"
 # The smoke tables hold float noise (after one Adam step, whose size is lr·sign(g) for every gradient g, even
 # one at noise level), and its digits follow how the sums are made: the thread count and the CPU's vector code
 # paths. So the references are made, and checked, with one torch thread and the AVX2 kernels of ATen, oneDNN and
-# MKL, on any x86 machine (the kernels inherit these variables). Measured on 2026-11-27: the AVX-512 paths of an
+# MKL, on any x86 machine (the kernels inherit these variables). Measured: the AVX-512 paths of an
 # AMD EPYC (family 26) against its AVX2 paths changed a smoke run's idempotency_mse from 6.534e-07 to 6.551e-07,
 # and references made on another machine's default paths failed here on such digits and on two verdicts that
 # rest on them. One thread also leaves the other core to `make test`'s second worker: with two threads beside

@@ -148,10 +148,9 @@ def main():
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
-    # Probes on an H200, images/s: session 3 (NCHW) 32.5 / 42.4 / 47.6 at batch 8 / 16 / 32; session 5, one sync
-    # a step, 47.7 / 54.2 at 16 / 32 in NCHW and 34.6 / 39.5 in NHWC. So batch 32 NCHW, timed once (~10 s) to
-    # size the chunks; --layout tries another. With both paddings and their profiles the probe takes ~25 s, so
-    # training got 20 s less (380 s), keeping the first call near 540 s.
+    # Probes on an H200 (results/demo_checkpoint/device_call_*.json), images/s: 47.7 / 54.2 at batch 16 / 32 in
+    # NCHW, 34.6 / 39.5 in NHWC. So batch 32 NCHW, timed once (~10 s) to size the chunks; --layout tries another.
+    # With both paddings and their profiles the probe takes ~25 s, within the call's ~540 s.
     layouts = [args.layout] if args.layout else [(32, False)] if cuda else [(4, False)]
     crop, eval_size = (256, 256) if cuda else (64, 64)
     record = load_checkpoint(args.checkpoint).get("record", {})

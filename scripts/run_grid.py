@@ -1,5 +1,6 @@
 """Train and evaluate every (variant, seed) run of the six notebooks under one budget, so that `make notebooks`
-afterwards only reads them. A background job for the demo profile (3–8 h on 2 cores, by CPU: docs/experiments.md, "Budgets"):
+afterwards only reads them. A background job for the demo profile (3–8 h on 2 cores, by CPU: docs/experiments.md,
+"Budgets"):
 
     nice -n 19 python scripts/run_grid.py --profile demo > runs/grid.log 2>&1 &
 

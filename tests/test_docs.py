@@ -44,7 +44,6 @@ MACHINE_PATH_SCOPE = ("README.md", "docs/*.md", "rastlib/**", "scripts/**", "not
 KNOWN_MACHINE_PATHS = {
     "notebooks/01_baseline.ipynb": "/root/.cache/torch/hub",            # an output cell's ArtFID skip message
     "scripts/build_demo_set.py": "/work/shared/data/paintings",         # the --paintings default
-    "scripts/import_device_run.py": "/work/.device/",                   # the usage line of its docstring
 }
 
 INCLUDE = re.compile(r"(<!-- include (\S+) -->\n)(.*?)(<!-- end include -->)", re.S)

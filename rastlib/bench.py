@@ -171,15 +171,28 @@ def run_slider(out="results/bench", size=256):
 
 def run_training(out="results/bench", quick=False, steps=3):
     """The CPU step probe (`rastlib.probe`) as a benchmark (`python -m rastlib bench --training`): every
-    candidate setting of a `rast_wacv` step at batch 4, 128², from the demo checkpoint, side by side in one run;
-    writes training_cpu.json and training_cpu.md to `out`. `quick` (the tests): 64², one timed step."""
-    from .checkpoint import DEMO_CHECKPOINT
+    candidate setting of a `rast_wacv` step at batch 4, 128², from the demo checkpoint, side by side in one run,
+    and the stylisation at 512² in fp32 and in bf16 (`load_model(precision=...)`; "auto" picks bf16 where the
+    CPU has a bf16 unit); writes training_cpu.json and training_cpu.md to `out`. `quick` (the tests): 64²."""
+    from .checkpoint import DEMO_CHECKPOINT, load_model, resolve_precision
     from .probe import probe, write
     size = 64 if quick else 128
     with tempfile.TemporaryDirectory(prefix="rastlib-bench-") as tmp:
         cfg = make_config("demo", out_dir=tmp, crop_size=size, load_size=size, batch_size=4, device="cpu",
                           loss_preset="rast_wacv", init_from=str(DEMO_CHECKPOINT))
         table = probe(cfg, steps=1 if quick else steps)
+    inference = 64 if quick else 512
+    c, s = _pair(inference, "cpu")
+    seconds = {}
+    for precision in ("fp32", "bf16"):
+        model, times = load_model(precision=precision), []
+        with torch.no_grad():
+            for _ in range(2 if quick else 4):
+                t0 = time.perf_counter()
+                model.T(c, s)
+                times.append(time.perf_counter() - t0)
+        seconds[precision] = round(statistics.median(times[1:]), 3)
+    table["stylisation"] = {"size": inference, "seconds": seconds, "default": resolve_precision("auto")}
     table["machine"] = machine()
     write(table, out, "training_cpu")
     return table

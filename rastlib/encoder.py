@@ -222,7 +222,6 @@ class VGGEncoder(nn.Module):
             feats.append(x if i >= first else None)
         return feats
 
-
     def _slices_for(self, x):
         """The slices a pass of `x` runs: the fp32 slices, or under bf16 autocast the first slice in fp32 and a
         bf16 copy of the others, made once per device and memory format. The copy: autocast caches the casts of

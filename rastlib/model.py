@@ -33,6 +33,12 @@ class RAST(nn.Module):
         self.encoder = encoder if isinstance(encoder, nn.Module) else VGGEncoder(encoder, encoder_path)
         self.transform = ARCHITECTURES[architecture](512)
         self.decoder = make_decoder()
+        self.precision = "fp32"  # of `T` and the slider: "bf16" runs them under bf16 autocast (load_model)
+
+    def inference_autocast(self):
+        """bf16 autocast for inference when `precision` is "bf16" (a no-op otherwise). Training has its own."""
+        return torch.autocast(next(self.parameters()).device.type, dtype=torch.bfloat16,
+                              enabled=self.precision == "bf16")
 
     def encode(self, x, upto=5, first=0):
         """The VGG taps relu1_1 … relu5_1 (the first `upto`; those before `first` as None) of an RGB batch in
@@ -77,9 +83,10 @@ class RAST(nn.Module):
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         several = isinstance(style, (list, tuple))
         weights = _style_weights(weights, len(style)) if several else None
-        content_feats, style_feats, (h, w) = self.encode_inputs(content, list(style) if several else [style])
-        out = self.transfer(content_feats, style_feats if several else style_feats[0], alpha, weights)
-        out = out[..., :h, :w]
+        with self.inference_autocast():
+            content_feats, style_feats, (h, w) = self.encode_inputs(content, list(style) if several else [style])
+            out = self.transfer(content_feats, style_feats if several else style_feats[0], alpha, weights)
+        out = out[..., :h, :w].float()
         return out[0] if squeeze else out
 
     def encode_inputs(self, content, styles):

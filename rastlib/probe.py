@@ -13,7 +13,7 @@ a GPU "auto" is bf16 without probing.
 
 Candidates (`CANDIDATES`): fp32; fp32 with channels_last; bf16 autocast with channels_last. The bf16 pass keeps
 its tensors in bf16 end to end: reflection padding stays in bf16 (`ops.ReflectionPad`), the frozen encoder runs a
-bf16 copy of its weights (`encoder.VGGEncoder`), and the loss statistics (mean/std, mean-variance norm, the
+bf16 copy of its weights after its first slice, which stays fp32 (`encoder.VGGEncoder`), and the loss statistics (mean/std, mean-variance norm, the
 contrastive projections) are computed in fp32. A CPU without a bf16 unit (no `avx512_bf16` / `amx_bf16` flag) still
 runs the bf16 candidate, emulated: it is then slower than fp32 and the table says so.
 """
@@ -141,6 +141,11 @@ def markdown(table):
         mark = " **(chosen)**" if r["name"] == table["chosen"] else ""
         lines.append(f"| {r['name']}{mark} | {r['amp']} | {r['channels_last']} | {r['ms_per_step']:.0f} | "
                      f"{fp32 / r['ms_per_step']:.2f} | {'yes' if r['accepted'] else 'no: ' + r['why']} |")
+    if table.get("stylisation"):
+        st = table["stylisation"]
+        lines += ["", f"Stylisation (`RAST.T`, one pair, {st['size']}², median of 3 after a warm-up): fp32 "
+                      f"{st['seconds']['fp32']:.2f} s, bf16 autocast {st['seconds']['bf16']:.2f} s; the default "
+                      f"(`precision=\"auto\"` of the command line) here: {st['default']}."]
     if table["note"]:
         lines += ["", table["note"]]
     return "\n".join(lines) + "\n"

@@ -74,9 +74,10 @@ class AlphaBlend:
     def __init__(self, model, content, style, preserve_color=None):
         self.model = model
         content, (style,), self.finish = _prepare(content, [style], preserve_color)
-        content_feats, (style_feats,), self.size = model.encode_inputs(content, [style])
-        self.styled = model.transformed(content_feats, style_feats)
-        self.identity = model.transformed(content_feats, content_feats)
+        with model.inference_autocast():
+            content_feats, (style_feats,), self.size = model.encode_inputs(content, [style])
+            self.styled = model.transformed(content_feats, style_feats)
+            self.identity = model.transformed(content_feats, content_feats)
 
     @torch.no_grad()
     def __call__(self, alpha):
@@ -84,7 +85,9 @@ class AlphaBlend:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         h, w = self.size
         t = self.styled if alpha == 1.0 else alpha * self.styled + (1.0 - alpha) * self.identity
-        return self.finish(self.model.decoder(t)[..., :h, :w])
+        with self.model.inference_autocast():
+            out = self.model.decoder(t)
+        return self.finish(out[..., :h, :w].float())
 
 
 def _prepare(content, styles, preserve_color):

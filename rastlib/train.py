@@ -164,8 +164,9 @@ class Trainer:
                 logged["discriminator"] = d_loss = discriminator_loss(g)
             finite = self._step_if_finite(d_loss, self.opt_d)
         self.opt_g.zero_grad(set_to_none=True)
-        with self.autocast(), self.discriminators_held():
-            values, total = compute_losses(g, self.cfg.weights)
+        with self.discriminators_held():
+            with self.autocast():  # the forward; the backward runs outside autocast, as torch recommends
+                values, total = compute_losses(g, self.cfg.weights)
             self.last_counts = {"encoder_passes": g.n_encodes, "transfers": g.n_transfers}
             held = self.generator_params if self.step < self.cfg.warmup_steps else ()
             finite = finite and self._step_if_finite(total, self.opt_g, held)

@@ -35,3 +35,15 @@ def test_slider_row_is_written(tmp_path):
     assert 0 < r["seconds_per_move"] and r["full_stylize_seconds"] > 0
     assert "| 64² |" in (tmp_path / "slider.md").read_text()
     assert json.loads((tmp_path / "slider.json").read_text())["moves"] == 10
+
+
+def test_bench_training_writes_the_probe_table_and_the_stylisation_in_both_precisions(tmp_path):
+    from rastlib.bench import run_training
+    table = run_training(tmp_path, quick=True)
+    assert [r["name"] for r in table["candidates"]] == ["fp32", "fp32_channels_last", "bf16_channels_last"]
+    assert table["chosen"] in {r["name"] for r in table["candidates"] if r["accepted"]}
+    st = table["stylisation"]
+    assert st["size"] == 64 and set(st["seconds"]) == {"fp32", "bf16"} and st["default"] in ("fp32", "bf16")
+    md = (tmp_path / "training_cpu.md").read_text()
+    assert "**(chosen)**" in md and "Stylisation (`RAST.T`, one pair, 64²" in md
+    assert table["machine"]["cpu"] and "bf16_units" in table["hardware"]

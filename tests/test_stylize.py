@@ -130,3 +130,27 @@ def test_imports_run_one_way_and_images_get_the_usual_mode(tmp_path):
     finally:
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_bf16_inference_matches_fp32_and_auto_follows_the_hardware(monkeypatch):
+    """precision="bf16" runs T and the slider under bf16 autocast with the weights still fp32: the image is the
+    fp32 one within 30 dB PSNR; "auto" is bf16 exactly where the CPU names a bf16 unit; anything else is refused."""
+    from rastlib import checkpoint as C
+    from rastlib import probe
+    from rastlib.data import load_image
+    from rastlib.stylize import AlphaBlend
+    c, s = load_image(CONTENT, size=96), load_image(STYLE, size=96)
+    fp32, bf16 = C.load_model(precision="fp32"), C.load_model(precision="bf16")
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    a, b = fp32.T(c, s), bf16.T(c, s)
+    assert b.dtype == torch.float32 and b.shape == a.shape
+    mse = float(((a.clamp(0, 1) - b.clamp(0, 1)) ** 2).mean())
+    assert 0 < mse and 10 * torch.log10(torch.tensor(1 / mse)) > 30
+    blend = AlphaBlend(bf16, c, s)
+    assert float((blend(1.0) - stylize(bf16, c, s)).abs().max()) < 0.05
+    for flags, want in (([], "fp32"), (["amx_bf16"], "bf16")):
+        monkeypatch.setattr(probe, "cpu_flags", lambda flags=flags: {"cpu": "x", "bf16_units": flags})
+        assert C.resolve_precision("auto") == want
+    assert C.resolve_precision("fp32") == "fp32"
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        C.load_model(precision="half")

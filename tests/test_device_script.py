@@ -244,7 +244,8 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     record plus one entry for the arm (CPU, steps, setting, notes naming the arm), its log rows tagged with the
     phase up to the checkpoint's step, its diagnoses, and a loadable fp16 checkpoint."""
     sys.path.insert(0, str(ROOT / "scripts"))
-    from import_cpu_arm import pack_arm
+    from import_cpu_arm import pack_arm, paused_steps_clipped
+    assert [r["seconds"] for r in paused_steps_clipped([{"seconds": s} for s in (5, 6, 5, 800)])] == [5, 6, 5, 16.5]
     from rastlib.checkpoint import DEMO_CHECKPOINT
     from rastlib.config import make_config
     from rastlib.train import Trainer

@@ -1,0 +1,100 @@
+"""The plan of the experiment grid (notebooks 02–06) from measured step times: the bf16 step of every variant on
+this CPU (the setting the step probe chooses here, `rastlib.probe`), then the arithmetic of a grid at a budget
+that can show an effect: variants × seeds × steps × step time, plus an evaluation a run. Writes
+results/plan/grid_plan.json and .md.
+
+    scripts/exclusive.sh python scripts/plan_grid.py [--steps 300] [--seeds 3] [--batch 4]
+
+Table 2 (notebook 04) trains and evaluates at 256, 128 and 64 px as the seed's table does, so its two variants
+are timed at each crop; the other variants at 128².
+"""
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from rastlib.bench import machine
+from rastlib.experiments import BUDGETS, variant_config
+from rastlib.train import Trainer
+
+GRID = {  # notebook: the variants it compares (each against `full`)
+    "02_ablation": ("full", "no_content", "no_style", "no_restoration", "no_adversarial", "no_idempotency",
+                    "no_lpips"),
+    "03_idempotency": ("full", "no_idempotency"),
+    "04_multirestoration": ("full", "no_multirestoration"),
+    "05_lpips": ("full", "no_lpips"),
+    "06_simplified": ("full", "simplified", "simplified_reduced"),
+}
+TABLE2_CROPS = (256, 128, 64)
+EVAL_SECONDS = 30  # one run's evaluation on the 12 held-out pairs (the demo grid's records)
+
+
+def step_seconds(budget, variant, crop, steps=2):
+    """Median seconds of a bf16 + channels_last training step of `variant` at `crop`² (after one untimed)."""
+    b = replace(budget, crop_size=crop, runs_dir=tempfile.mkdtemp(prefix="plan-"))
+    cfg = replace(variant_config(b, variant, 0), amp="bf16", channels_last=True)
+    trainer = Trainer(cfg, resume=False)
+    batch = next(trainer.batches())
+    trainer.train_step(*batch)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        trainer.train_step(*batch)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def plan(steps, seeds, batch):
+    budget = replace(BUDGETS["demo"], steps=steps, seeds=tuple(range(seeds)), batch_size=batch)
+    runs = sorted({(v, 128) for vs in GRID.values() for v in vs}
+                  | {(v, c) for v in GRID["04_multirestoration"] for c in TABLE2_CROPS})
+    timed = {}
+    for variant, crop in runs:
+        timed[f"{variant}@{crop}"] = round(step_seconds(budget, variant, crop), 2)
+        print(f"{variant} at {crop}²: {timed[f'{variant}@{crop}']:.2f} s a step", flush=True)
+    hours = {k: round(seeds * (steps * s + EVAL_SECONDS) / 3600, 2) for k, s in timed.items()}
+    return {"machine": machine(), "budget": {"steps": steps, "seeds": seeds, "batch": batch, "amp": "bf16",
+                                            "channels_last": True, "start": Path(budget.init_from).name},
+            "eval_seconds_per_run": EVAL_SECONDS, "step_seconds": timed, "hours": hours,
+            "total_hours": round(sum(hours.values()), 1), "grid": {k: list(v) for k, v in GRID.items()}}
+
+
+def markdown(p):
+    b, m = p["budget"], p["machine"]
+    lines = [f"# The experiment grid's plan ({m['cpu']}, {m['threads']} threads, torch {m['torch']})", "",
+             f"Budget: {b['steps']} steps a run, {b['seeds']} paired seeds, batch {b['batch']}, bf16 autocast + "
+             f"channels_last (the step probe's choice on this CPU), each run fine-tuned from {b['start']}; "
+             f"{p['eval_seconds_per_run']} s of evaluation a run. Every variant is trained once and shared by "
+             "the notebooks that compare it (`full` serves them all).", "",
+             "| variant @ crop | s / step (measured) | CPU hours (seeds × (steps × step + eval)) |", "|---|---|---|"]
+    lines += [f"| {k} | {s:.2f} | {p['hours'][k]:.2f} |" for k, s in p["step_seconds"].items()]
+    lines += ["", f"**Total: {p['total_hours']} CPU hours** on this machine for the whole grid "
+                  "(Table 2 at three resolutions included).", "",
+              "| notebook | variants |", "|---|---|"]
+    lines += [f"| {n} | {', '.join(v)} |" for n, v in p["grid"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--out", default="results/plan")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    p = plan(args.steps, args.seeds, args.batch)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grid_plan.json").write_text(json.dumps(p, indent=1))
+    (out / "grid_plan.md").write_text(markdown(p))
+    print(markdown(p))
+
+
+if __name__ == "__main__":
+    main()

@@ -30,6 +30,7 @@ import torch
 
 from .data import list_images, load_image, save_image
 from .errors import ConfigError, MetricUnavailable, RastError
+from .paths import home_relative
 
 ART_INCEPTION_URL = "https://huggingface.co/matthias-wright/art_inception/resolve/main/art_inception.pth"
 ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"  # what torchvision fetches for LPIPS
@@ -163,7 +164,7 @@ def _fetch(url, path, download, what):
     if path.is_file():
         return
     if not download:
-        raise MetricUnavailable(f"{what}: missing {path} (from {url}; fetch it with download=True, "
+        raise MetricUnavailable(f"{what}: missing {home_relative(path)} (from {url}; fetch it with download=True, "
                                 f"CLI --download-art-fid)")
     from .download import download as fetch
     try:

@@ -11,3 +11,13 @@ def portable(value):
         return value
     path = Path(value)
     return path.relative_to(REPO_ROOT).as_posix() if path.is_absolute() and path.is_relative_to(REPO_ROOT) else value
+
+
+def home_relative(path):
+    """`path` as a message shows it: under the home folder as ~/…, so messages (and the notebook outputs that
+    keep them) name no machine's home."""
+    path = Path(path)
+    try:
+        return "~/" + path.relative_to(Path.home()).as_posix()
+    except ValueError:
+        return str(path)

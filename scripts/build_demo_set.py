@@ -12,7 +12,7 @@ Evaluation images are held out so that metrics and galleries show how a model do
 seen: nothing derived from an evaluation image (no crop, no other size of the same picture) is in the training
 folders, and the script refuses to run if its tables would put a source file in both. Photos come from pip
 packages (scikit-image, scikit-learn, matplotlib) and Debian packages (MATE and Plasma wallpapers, the photos of
-the jigzo puzzle game); style images are the public-domain paintings in /work/shared/data/paintings/, Battle for
+the jigzo puzzle game); style images are the public-domain paintings in ../shared/data/paintings/ (beside the repository), Battle for
 Wesnoth's painted story art and portraits, and painterly or abstract wallpapers (MATE, Plasma, UKUI, GNOME).
 
 Every image is converted to RGB (transparent parts laid on neutral grey), turned upright (EXIF orientation) and
@@ -407,7 +407,7 @@ def painting_sources(names: list[str], paintings: Path) -> list[Source]:
 
 def _package_cell(package: str) -> str:
     if package == PAINTINGS_PACKAGE:
-        return "gcompris-qt-data 3.1 (Debian), via `/work/shared/data/paintings/`"
+        return "gcompris-qt-data 3.1 (Debian), via `../shared/data/paintings/`"
     kind = "Debian" if package.startswith("deb:") else "PyPI"
     return f"{package.removeprefix('deb:')} {package_version(package)} ({kind})"
 
@@ -466,7 +466,7 @@ def _check_split(train: list[Source], held_out: list[Source]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--paintings", type=Path, default=Path("/work/shared/data/paintings"),
+    parser.add_argument("--paintings", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings",
                         help="folder with the paintings and their ATTRIBUTION.md")
     parser.add_argument("--out", type=Path, default=REPO / "data" / "demo", help="output folder")
     args = parser.parse_args(argv)

@@ -42,8 +42,6 @@ MACHINE_PATH_SCOPE = ("README.md", "docs/*.md", "rastlib/**", "scripts/**", "not
 # Files outside what the documentation work may edit that still hold a machine path, with the path: to fix in
 # the file (then remove the entry: `test_known_machine_paths_are_still_there` says when).
 KNOWN_MACHINE_PATHS = {
-    "notebooks/01_baseline.ipynb": "/root/.cache/torch/hub",            # an output cell's ArtFID skip message
-    "scripts/build_demo_set.py": "/work/shared/data/paintings",         # the --paintings default
 }
 
 INCLUDE = re.compile(r"(<!-- include (\S+) -->\n)(.*?)(<!-- end include -->)", re.S)

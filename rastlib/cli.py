@@ -86,7 +86,8 @@ def build_parser():
     r.add_argument("--what", choices=["content", "style"], default="content")
     model_args(r)
 
-    t = sub.add_parser("train", help="train a model (resumes from OUT/checkpoint.pt)")
+    t = sub.add_parser("train", help="train a model (resumes from OUT/checkpoint.pt)", epilog=config_keys(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--profile", default="demo", help="smoke, demo or paper")
     t.add_argument("--preset", dest="loss_preset", help="loss preset: rast_wacv, rast_combined, sanet, seed_full")
     t.add_argument("--iterations", type=_positive_int("--iterations"))
@@ -160,6 +161,15 @@ def _load_inputs(args, first, second):
     a = load_image(first, size=args.size, max_size=args.max_size)
     b = load_image(second, size=args.size, max_size=args.max_size)
     return a, b
+
+
+def config_keys():
+    """The config keys `--set` takes, each with its default (`train --help`'s epilog)."""
+    from dataclasses import fields
+    from .config import Config
+    keys = [f"  {f.name} = {getattr(Config(), f.name)!r}" for f in fields(Config) if f.name != "weights"]
+    return ("config keys for --set KEY=VALUE (defaults before the profile's; weights go by --weight TERM=W):\n"
+            + "\n".join(keys))
 
 
 def cmd_stylize(args):

@@ -109,3 +109,13 @@ def test_committed_checkpoint_is_small_fp16():
     assert ckpt["kind"] == "inference"
     assert all(v.dtype == torch.float16 for part in ckpt["generator"].values() for v in part.values())
     assert ckpt["record"]["total_steps"] > 0
+
+
+def test_train_help_lists_every_config_key_that_set_takes():
+    from dataclasses import fields
+    from rastlib.config import Config
+    r = subprocess.run([sys.executable, "-m", "rastlib", "train", "--help"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert all(f"  {f.name} = " in r.stdout for f in fields(Config) if f.name != "weights")
+    assert "amp = 'none'" in r.stdout and "--weight TERM=W" in r.stdout

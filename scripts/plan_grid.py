@@ -34,8 +34,9 @@ TABLE2_CROPS = (256, 128, 64)
 EVAL_SECONDS = 30  # one run's evaluation on the 12 held-out pairs (the demo grid's records)
 
 
-def step_seconds(budget, variant, crop, steps=2):
-    """Median seconds of a bf16 + channels_last training step of `variant` at `crop`² (after one untimed)."""
+def step_seconds(budget, variant, crop, steps=1):
+    """Seconds of a bf16 + channels_last training step of `variant` at `crop`² (median of `steps`, after one
+    untimed step)."""
     b = replace(budget, crop_size=crop, runs_dir=tempfile.mkdtemp(prefix="plan-"))
     cfg = replace(variant_config(b, variant, 0), amp="bf16", channels_last=True)
     trainer = Trainer(cfg, resume=False)

@@ -120,16 +120,21 @@ def stylisation_latency(sizes=(256, 512, 1024), repeats=3, device="cpu", checkpo
     for size in sizes:
         c, s = _pair(size, device)
         for fused, model in models.items():
-            times = []
-            with torch.no_grad():
-                for _ in range(repeats + 1):
-                    t0 = time.perf_counter()
-                    model.T(c, s)
-                    _sync(device)
-                    times.append(time.perf_counter() - t0)
             rows.append({"size": size, "attention": "fused" if fused else "plain",
-                         "seconds": statistics.median(times[1:])})
+                         "seconds": stylise_seconds(model, c, s, repeats, device)})
     return rows
+
+
+@torch.no_grad()
+def stylise_seconds(model, c, s, repeats=3, device="cpu"):
+    """Median seconds of `model.T(c, s)` over `repeats` calls after a warm-up call."""
+    times = []
+    for _ in range(repeats + 1):
+        t0 = time.perf_counter()
+        model.T(c, s)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
 
 
 def slider_latency(size=256, moves=10, checkpoint=None):
@@ -183,15 +188,7 @@ def run_training(out="results/bench", quick=False, steps=3):
         table = probe(cfg, steps=1 if quick else steps)
     inference = 64 if quick else 512
     c, s = _pair(inference, "cpu")
-    seconds = {}
-    for precision in ("fp32", "bf16"):
-        model, times = load_model(precision=precision), []
-        with torch.no_grad():
-            for _ in range(2 if quick else 4):
-                t0 = time.perf_counter()
-                model.T(c, s)
-                times.append(time.perf_counter() - t0)
-        seconds[precision] = round(statistics.median(times[1:]), 3)
+    seconds = {p: round(stylise_seconds(load_model(precision=p), c, s, 1 if quick else 3), 3) for p in ("fp32", "bf16")}
     table["stylisation"] = {"size": inference, "seconds": seconds, "default": resolve_precision("auto")}
     table["machine"] = machine()
     write(table, out, "training_cpu")

@@ -13,8 +13,8 @@ a GPU "auto" is bf16 without probing.
 
 Candidates (`CANDIDATES`): fp32; fp32 with channels_last; bf16 autocast with channels_last. The bf16 pass keeps
 its tensors in bf16 end to end: reflection padding stays in bf16 (`ops.ReflectionPad`), the frozen encoder runs a
-bf16 copy of its weights after its first slice, which stays fp32 (`encoder.VGGEncoder`), and the loss statistics (mean/std, mean-variance norm, the
-contrastive projections) are computed in fp32. A CPU without a bf16 unit (no `avx512_bf16` / `amx_bf16` flag) still
+bf16 copy of its weights after its first slice, which stays fp32 (`encoder.VGGEncoder`), and the loss statistics
+(mean/std, mean-variance norm, the contrastive projections) are computed in fp32. A CPU without a bf16 unit (no `avx512_bf16` / `amx_bf16` flag) still
 runs the bf16 candidate, emulated: it is then slower than fp32 and the table says so.
 """
 import json
@@ -74,6 +74,18 @@ def quantisation_noise(trainer, contents, styles, draws=2):
     return noise
 
 
+def step_seconds(trainer, batch, steps=2):
+    """Median seconds of `steps` training steps on `batch`, after one untimed step (first-call allocations and
+    kernel choices)."""
+    trainer.train_step(*batch)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        trainer.train_step(*batch)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def agree(reference, values, noise, rtol=RTOL):
     """(accepted, why) by the parity rule: every term of `values` finite and within rtol × |fp32 value| +
     2 × its quantisation noise of `reference` (fp32's)."""
@@ -105,14 +117,9 @@ def probe(cfg, steps=2, candidates=CANDIDATES, log=print):
             losses = loss_values(trainer, *batch)
             if reference is None:
                 reference, noise = losses, quantisation_noise(trainer, *batch)
-            trainer.train_step(*batch)  # untimed: first-call allocations and kernel choices
-            times = []
-            for _ in range(steps):
-                t0 = time.perf_counter()
-                trainer.train_step(*batch)
-                times.append(time.perf_counter() - t0)
+            seconds = step_seconds(trainer, batch, steps)
         accepted, why = agree(reference, losses, noise)
-        rows.append({"name": name, **setting, "ms_per_step": round(1000 * statistics.median(times), 1),
+        rows.append({"name": name, **setting, "ms_per_step": round(1000 * seconds, 1),
                      "losses": {k: round(v, 6) for k, v in losses.items()}, "accepted": accepted, "why": why})
         log(f"probe: {name}: {rows[-1]['ms_per_step']:.0f} ms a step, "
             f"{'accepted' if accepted else 'refused: ' + why}")

@@ -10,9 +10,7 @@ are timed at each crop; the other variants at 128².
 """
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import torch
 
 from rastlib.bench import machine
 from rastlib.experiments import BUDGETS, variant_config
+from rastlib.probe import step_seconds
 from rastlib.train import Trainer
 
 GRID = {  # notebook: the variants it compares (each against `full`)
@@ -34,20 +33,11 @@ TABLE2_CROPS = (256, 128, 64)
 EVAL_SECONDS = 30  # one run's evaluation on the 12 held-out pairs (the demo grid's records)
 
 
-def step_seconds(budget, variant, crop, steps=1):
-    """Seconds of a bf16 + channels_last training step of `variant` at `crop`² (median of `steps`, after one
-    untimed step)."""
+def variant_step_seconds(budget, variant, crop, steps=1):
+    """Seconds of a bf16 + channels_last training step of `variant` at `crop`² (`rastlib.probe.step_seconds`)."""
     b = replace(budget, crop_size=crop, runs_dir=tempfile.mkdtemp(prefix="plan-"))
-    cfg = replace(variant_config(b, variant, 0), amp="bf16", channels_last=True)
-    trainer = Trainer(cfg, resume=False)
-    batch = next(trainer.batches())
-    trainer.train_step(*batch)
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        trainer.train_step(*batch)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    trainer = Trainer(replace(variant_config(b, variant, 0), amp="bf16", channels_last=True), resume=False)
+    return step_seconds(trainer, next(trainer.batches()), steps)
 
 
 def plan(steps, seeds, batch):
@@ -56,7 +46,7 @@ def plan(steps, seeds, batch):
                   | {(v, c) for v in GRID["04_multirestoration"] for c in TABLE2_CROPS})
     timed = {}
     for variant, crop in runs:
-        timed[f"{variant}@{crop}"] = round(step_seconds(budget, variant, crop), 2)
+        timed[f"{variant}@{crop}"] = round(variant_step_seconds(budget, variant, crop), 2)
         print(f"{variant} at {crop}²: {timed[f'{variant}@{crop}']:.2f} s a step", flush=True)
     hours = {k: round(seeds * (steps * s + EVAL_SECONDS) / 3600, 2) for k, s in timed.items()}
     return {"machine": machine(), "budget": {"steps": steps, "seeds": seeds, "batch": batch, "amp": "bf16",

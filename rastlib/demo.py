@@ -100,6 +100,7 @@ DIAGNOSTICS = (  # (key, what it says); the bar's measures print their threshold
     ("identity_psnr_style", "T(s, s) PSNR against s, dB"),
     ("identity_ssim_style", "T(s, s) SSIM against s"),
     ("content_retrieval", "photo recognisable: nearest photo by Dc is its own (chance 1/N)"),
+    ("content_retrieval_2nd", "the same by the layout of ST-LPIPS's AlexNet, which a covering texture does not fool"),
     ("content_Dc_output", "Dc(T(c, s), c)"),
     ("content_Dc_random", "Dc(c_i, c_k), random pairs (the no-content baseline)"),
     ("style_retrieval", "nearest painting by Ds is its own (collapse: chance)"),

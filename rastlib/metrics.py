@@ -194,6 +194,36 @@ def style_distance_2nd(net, a, b):
     return sum((ma - mb).square().sum(1) + (da - db).square().sum(1) for (ma, da), (mb, db) in zip(sa, sb))
 
 
+# The layout measure's tap and grid: AlexNet's relu4 (the fourth of its five taps), pooled to 8×8. Chosen on query
+# sets whose answer is known (results/diagnostics/content_retrieval_2nd.md): blurred and low-resolution photos and
+# the painted outputs of the committed checkpoint are found, the collapsed checkpoint's texture-covered outputs
+# and block-shuffled photos are not; neighbouring taps and grids (4 to 12) agree.
+LAYOUT_TAP, LAYOUT_GRID = 3, 8
+
+
+def layout(feats, tap=LAYOUT_TAP, grid=LAYOUT_GRID):
+    """[B, C·grid²] the layout of a picture by one tap of a network: each channel's map pooled to a coarse grid
+    and standardised over it, so where a part of the picture lies counts and the channel's overall level (which a
+    style or a colour cast sets) does not; the grid averages a painted texture out."""
+    a = F.adaptive_avg_pool2d(feats[tap].float(), grid)
+    a = (a - a.mean((2, 3), keepdim=True)) / (a.std((2, 3), keepdim=True) + 1e-5)
+    return a.flatten(1) / math.sqrt(a.shape[1] * grid * grid)
+
+
+def layout_retrieval(lo, lc, m):
+    """Content retrieval by layout: the share of outputs (`lo`, row i·m + j = T(c_i, s_j), m paintings) whose
+    nearest photo (`lc`, [N, D]) is their own, c_i. Each photo's distances are first centred over the N outputs
+    of one painting, so a photo that lies near every output (a hub: the smoothest photo, for blurred outputs) does
+    not take them all. Ties share the hit (a row of equal distances scores 1/N, chance)."""
+    n = lc.shape[0]
+    d = torch.cdist(lo.double(), lc.double()).square().view(n, m, n)
+    scale = d.abs().amax()
+    d = (d - d.mean(0, keepdim=True)).view(n * m, n)
+    tied = d <= d.min(1, keepdim=True).values + 1e-9 * scale
+    own = tied[torch.arange(n * m), torch.arange(n).repeat_interleave(m)]
+    return (own.double() / tied.sum(1)).mean().item()
+
+
 def _pairwise_stats_distance(sa, sb):
     """[A,B] Σ_taps ‖Δμ‖² + ‖Δσ‖² between the channel statistics (`_stats`) of two sets of unit-normalised
     features."""
@@ -215,6 +245,9 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
       (`style_net`; by default the smaller of style_movement_alex and style_movement_vgg16, ST-LPIPS's AlexNet and
       VGG16, those at hand: `default_style_nets`; channel statistics of unit-normalised features): geometric
       mean over pairs of d(c_i, s_j) / d(T(c_i, s_j), s_j); 1 = no move (a copy of the photo), > 1 = moved;
+    - content_retrieval_2nd: content retrieval by a second network, one a texture laid over the photo does not
+      fool (Dc's VGG19 found the photo in every output of a collapsed checkpoint): the `layout` of AlexNet's
+      relu4 (`style_net`'s where one is given), `layout_retrieval`; NaN without the AlexNet;
     - restoration_ssim: SSIM(T(T(c_i, s_j), c_i), c_i).
     Dc/Ds use the fixed `metric_encoder`. Without paintings only the content identity is measured (cheap).
     """
@@ -252,8 +285,12 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
     out["content_Dc_random"] = _pairwise_dc(f_c, f_c)[~torch.eye(n, dtype=torch.bool, device=dev)].mean().item()
     out["content_retrieval"] = (dc_out_c.argmin(1) == want_c).float().mean().item()
     nets = {"2nd": style_net} if style_net is not None else default_style_nets(photos.device)
+    out["content_retrieval_2nd"] = float("nan")
     for name, net in nets.items():
-        net_c, net_s, net_o = (_stats(_unit(net.features(x))) for x in (photos, paintings, flat))
+        feats_c, feats_s, feats_o = (net.features(x) for x in (photos, paintings, flat))
+        if name in ("2nd", "alex"):
+            out["content_retrieval_2nd"] = layout_retrieval(layout(feats_o), layout(feats_c), m)
+        net_c, net_s, net_o = (_stats(_unit(f)) for f in (feats_c, feats_s, feats_o))
         before = _pairwise_stats_distance(net_c, net_s).repeat_interleave(m, 0)[rows, want_s]
         after = _pairwise_stats_distance(net_o, net_s)[rows, want_s]
         out[f"style_movement_{name}"] = torch.exp((before.log() - after.clamp_min(1e-12).log()).mean()).item()

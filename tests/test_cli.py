@@ -119,3 +119,51 @@ def test_train_help_lists_every_config_key_that_set_takes():
     assert r.returncode == 0, r.stderr
     assert all(f"  {f.name} = " in r.stdout for f in fields(Config) if f.name != "weights")
     assert "amp = 'none'" in r.stdout and "--weight TERM=W" in r.stdout
+
+
+def test_train_no_resume_export_and_diagnose(tmp_path, capsys):
+    """A one-step CLI run, then the paths that use its checkpoint: --no-resume refuses the folder, export writes
+    an fp16 generator that stylises, diagnose writes its three files with the bar."""
+    import json
+    from rastlib.checkpoint import load_checkpoint, load_model
+    from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
+    run = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "--profile", "smoke", "--preset", "sanet", "--iterations", 1,
+                           "--out", run)
+    assert code == 0, err
+    ckpt_path = run / "checkpoint.pt"
+    before = ckpt_path.read_bytes()
+    code, _, err = run_cli(capsys, "train", "--profile", "smoke", "--iterations", 2, "--out", run, "--no-resume")
+    assert_one_line_error(code, err, "--no-resume")
+    assert ckpt_path.read_bytes() == before  # refused before anything was trained or written
+
+    exported = tmp_path / "model.pt"
+    code, _, err = run_cli(capsys, "export", ckpt_path, exported)
+    assert code == 0, err
+    ckpt = load_checkpoint(exported)
+    assert ckpt["kind"] == "inference" and ckpt["record"]["total_steps"] == 1
+    assert ckpt["record"]["loss_preset"] == "sanet"
+    tensors = [v for sd in ckpt["generator"].values() for v in sd.values() if v.is_floating_point()]
+    assert tensors and all(v.dtype == torch.float16 for v in tensors)
+    trained = load_checkpoint(ckpt_path)["generator"]
+    some = next(iter(trained["decoder"]))
+    assert torch.allclose(ckpt["generator"]["decoder"][some].float(), trained["decoder"][some], atol=1e-2)
+    out_img = load_model(exported).T(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+    assert out_img.shape == (1, 3, 64, 64) and torch.isfinite(out_img).all()
+    code, _, err = run_cli(capsys, "export", exported, tmp_path / "again.pt")
+    assert_one_line_error(code, err, "already an inference checkpoint")
+
+    photos, paintings = tmp_path / "photos", tmp_path / "paintings"
+    for src, dst in ((demo_eval_content_dir(), photos), (demo_eval_style_dir(), paintings)):
+        dst.mkdir()
+        for p in list_images(src)[:3]:
+            Image.open(p).save(dst / p.name)
+    out = tmp_path / "diag"
+    code, stdout, err = run_cli(capsys, "diagnose", "--checkpoint", exported, "--size", 64, "--out", out,
+                                "--content-dir", photos, "--style-dir", paintings)
+    assert code == 0, err
+    d = json.loads((out / "diagnostics.json").read_text())
+    assert d["n_photos"] == 3 and d["n_paintings"] == 3 and d["step"] == 1
+    assert 0 <= d["diagnostics"]["content_retrieval_2nd"] <= 1 and d["diagnostics"]["chance"] == pytest.approx(1 / 3)
+    assert "≥ 0.75" in (out / "diagnostics.md").read_text() and (out / "sheet.png").is_file()
+    assert "content_retrieval_2nd" in stdout

@@ -21,9 +21,9 @@ import pytest
 import torch
 from PIL import Image
 
-from rastlib.data import (IMAGE_EXTENSIONS, ImageFolder, InfiniteSampler, demo_content_dir, demo_root,
-                          demo_style_dir, list_images, load_image, open_image, save_image, to_pil, to_rgb,
-                          to_tensor)
+from rastlib.data import (IMAGE_EXTENSIONS, ImageFolder, InfiniteSampler, ShardSampler, demo_content_dir,
+                          demo_root, demo_style_dir, list_images, load_image, open_image, save_image, to_pil,
+                          to_rgb, to_tensor)
 from rastlib.download import DATASETS, download, extract_zip, prepare_dataset
 from rastlib.errors import ConfigError, DataError, ImageError
 
@@ -319,6 +319,51 @@ def test_image_folder_skips_bad_files(tmp_path):
         ImageFolder(bad, load_size=8, crop_size=4)[0]
 
 
+def _gradient(w=200, h=200):
+    """An image whose red channel rises left to right (0 → 1) and green top to bottom: a crop's red slope per
+    pixel says the scale it was loaded at (1/load), its sign whether it was flipped."""
+    x = np.linspace(0, 1, w)[None, :].repeat(h, 0)
+    y = np.linspace(0, 1, h)[:, None].repeat(w, 1)
+    return Image.fromarray((np.stack([x, y, np.zeros_like(x)], -1) * 255).round().astype(np.uint8))
+
+
+def _red_slope(crop):
+    return (crop[0, :, -4:].mean() - crop[0, :, :4].mean()).item() / (crop.shape[-1] - 4)
+
+
+def test_scale_jitter_draws_each_samples_load_size_and_flips_only_mirror(tmp_path):
+    _gradient().save(tmp_path / "g.png")
+    plain = ImageFolder(tmp_path, load_size=64, crop_size=32)
+    jitter = ImageFolder(tmp_path, load_size=64, load_size_max=160, crop_size=32)
+    flips = ImageFolder(tmp_path, load_size=64, crop_size=32, flips=True)
+    keys = [(0, seed) for seed in range(40)]
+    plain_slopes = [_red_slope(plain[k]) for k in keys]
+    # no jitter: every crop at load 64 (slope 1/64); jitter: loads spread over [64, 160] (slopes 1/160 … 1/64)
+    assert max(plain_slopes) - min(plain_slopes) < 0.1 / 64 and min(plain_slopes) > 0.8 / 64
+    jitter_slopes = [_red_slope(jitter[k]) for k in keys]
+    assert min(jitter_slopes) < 0.5 / 64 and max(jitter_slopes) > 0.8 / 64 and min(jitter_slopes) > 0.8 / 160
+    # flips: each crop is the unflipped one (the same window) under one of the square's 8 symmetries (mirror,
+    # quarter turns), and the samples use most of them
+    dihedral = [lambda x, r=r, f=f: (x.flip(-1) if f else x).rot90(r, dims=(-2, -1))
+                for f in (0, 1) for r in range(4)]
+    used = set()
+    for k in keys:
+        hits = [i for i, t in enumerate(dihedral) if torch.equal(flips[k], t(plain[k]))]
+        assert hits, k
+        used.add(hits[0])
+    assert len(used) >= 6 and 0 in used and any(i >= 4 for i in used)
+
+
+def test_trainer_flips_and_jitters_what_the_config_says(tmp_path):
+    from rastlib.config import make_config
+    from rastlib.train import Trainer
+    cfg = make_config("smoke", out_dir=str(tmp_path / "run"), style_flips=True, load_size_max=96)
+    trainer = Trainer(cfg)
+    content, style = trainer.datasets
+    assert (content.flips, style.flips) == (False, True)
+    assert content.load_size_max == style.load_size_max == 96
+
+
 # ---------------------------------------------------------------- InfiniteSampler
 
 def test_infinite_sampler_resume_is_tail_of_stream():
@@ -347,6 +392,22 @@ def test_sampler_with_dataloader(tmp_path):
     first = [b for b, _ in zip(loader, range(3))]
     resumed = torch.utils.data.DataLoader(ds, batch_size=2, sampler=InfiniteSampler(len(ds), seed=1, start=2))
     assert torch.equal(next(iter(resumed)), first[1])
+
+
+def test_shard_sampler_resumes_and_splits_the_stream_as_training_uses_it():
+    stream = InfiniteSampler(7, seed=2)
+    whole = list(itertools.islice(iter(ShardSampler(stream, 4, range(4))), 40))
+    assert whole == [stream.at(p) for p in range(40)]  # one process: the stream itself
+    # two processes: each takes its offsets of every step, and together they are the stream
+    ranks = [list(itertools.islice(iter(ShardSampler(stream, 4, offsets)), 20)) for offsets in ((0, 1), (2, 3))]
+    rebuilt = [x for step in range(10) for rank in ranks for x in rank[2 * step:2 * step + 2]]
+    assert rebuilt == whole
+    # resumed at step k, a process yields the tail of what it would have from step 0 (Trainer.batches)
+    for k in (1, 3, 6):
+        tail = list(itertools.islice(iter(ShardSampler(stream, 4, (2, 3), start_step=k)), 8))
+        assert tail == ranks[1][2 * k:2 * k + 8]
+    with pytest.raises(ConfigError, match="offsets"):
+        ShardSampler(stream, 4, (4,))
 
 
 # ---------------------------------------------------------------- download

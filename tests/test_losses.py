@@ -246,3 +246,33 @@ def test_presets_and_ablation():
     assert cfg.weights["idempotency"] == 2 and cfg.weights["adversarial"] == 5
     with pytest.raises(ConfigError, match="unknown loss term"):
         make_config("smoke", weights={"beauty": 1})
+
+
+class _TaggingModel(torch.nn.Module):
+    """Images are 1-element tensors; encoding repeats the image as five taps, and T(a, b) = 3a + 7b + ab, a
+    function that tells each image pair and its order apart."""
+
+    def encode(self, x):
+        return [x] * 5
+
+    def forward(self, content_feats, style_feats):
+        a, b = content_feats[0], style_feats[0]
+        return 3 * a + 7 * b + a * b
+
+
+def test_restoration_graph_builds_every_image_by_the_papers_formula():
+    def T(a, b):
+        return 3 * a + 7 * b + a * b
+
+    c, s = torch.tensor([0.5]), torch.tensor([-1.25])
+    o, o2 = T(c, s), T(s, c)
+    expected = {"I_o": o, "I_o'": o2, "I_c'": T(o, c), "I_s'": T(s, o), "I_c''": T(c, o2), "I_s''": T(o2, s),
+                "I_cc": T(c, c), "I_ss": T(s, s), "I_oo": T(o, s)}
+    g = RestorationGraph(_TaggingModel(), c, s)
+    got = {name: g[name] for name in expected}
+    assert len({round(v.item(), 6) for v in got.values()}) == len(got)  # every formula gives a different image
+    for name, value in expected.items():
+        assert torch.allclose(got[name], value), name
+    assert g.n_transfers == len(expected)  # each image made once, however often it is asked for
+    g["I_o"], g.feats("I_c'")
+    assert g.n_transfers == len(expected)

@@ -17,7 +17,7 @@ from .checkpoint import DEMO_CHECKPOINT, load_checkpoint, load_model
 from .data import demo_eval_content_dir, demo_eval_style_dir, list_images, load_image
 from .metrics import evaluate_pair, mean_std, summarise
 from .paths import portable
-from .recipe import BAR
+from .bar import BAR
 from .stylize import output_name
 from .viz import image_grid
 
@@ -94,7 +94,7 @@ def _alpha_strip(model, content, style, path, alphas=(0.0, 0.25, 0.5, 0.75, 1.0)
     image_grid([[content, style, *imgs]], ["content", "style", *[f"alpha={a}" for a in alphas]], path)
 
 
-DIAGNOSTICS = (  # (key, what it says); the bar's measures print their threshold beside (`recipe.BAR`)
+DIAGNOSTICS = (  # (key, what it says); the bar's measures print their threshold beside (`bar.BAR`)
     ("identity_psnr_content", "T(c, c) PSNR against c, dB"),
     ("identity_ssim_content", "T(c, c) SSIM against c"),
     ("identity_psnr_style", "T(s, s) PSNR against s, dB"),

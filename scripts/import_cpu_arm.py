@@ -5,7 +5,7 @@ and commit it only if it is better.
 
 The arm is packed as a device call's $OUT folder is (the checkpoint exported fp16 with the committed record plus
 one phase entry for the arm, its training log, its diagnoses and its step-probe table), then handed to
-`import_device_run.judge`: diagnosed here, judged by `rastlib.recipe.adoption`, and either adopted (the demo
+`import_device_run.judge`: diagnosed here, judged by `rastlib.bar.adoption`, and either adopted (the demo
 checkpoint, results/demo/, the record in results/demo_checkpoint/) or set aside in
 results/demo_checkpoint/<phase>_<part>_not_adopted/. Both ways the record names the CPU, its threads, the chosen
 numeric setting, the steps and the hours.

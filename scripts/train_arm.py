@@ -16,7 +16,8 @@ from rastlib.checkpoint import DEMO_CHECKPOINT
 from rastlib.cli import _parse_pairs
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.metrics import load_eval_set
-from rastlib.recipe import WORKING_GATE, Phase, phase_config, run_phase
+from rastlib.bar import WORKING_GATE
+from rastlib.recipe import Phase, phase_config, run_phase
 
 ROOT = Path("runs/arms")
 

@@ -24,7 +24,8 @@ def test_demo_writes_grid_strip_and_metrics(demo_run):
     assert saved["pairs"] == 8 and len(saved["pairs_detail"]) == 8
     assert saved["training_record"]["total_steps"] > 0
     assert saved["checkpoint"] == "checkpoints/rast_demo_fp16.pt"  # repo-relative: the same in every clone
-    assert "lpips" in saved["lpips_backend"].lower()
+    from rastlib.perceptual import load_lpips
+    assert saved["lpips_backend"] == load_lpips("auto").backend and "RANDOM" not in saved["lpips_backend"]
     for k, v in saved["summary"].items():
         assert v["n"] == 8 and v["mean"] == v["mean"], k  # finite, not NaN
 
@@ -85,11 +86,23 @@ def test_alpha_zero_is_closer_to_the_content_than_alpha_one():
 
 
 def test_restoration_score_and_summarise_by_hand():
-    model = load_model()
+    """restoration_score is SSIM(I_c, T(T(I_c, I_s), I_c)) at the given resolution: with T(a, b) = 0.8a + 0.2b
+    that is SSIM(c, 0.84c + 0.16s) of the resized images (the other order, T(I_c, T(I_c, I_s)), would give
+    0.96c + 0.04s)."""
+    from rastlib.similarity import ssim
+
+    class Blend:
+        def T(self, a, b):
+            return 0.8 * a + 0.2 * b
+
     (cp, sp), = demo_pairs(1)
-    c, s = load_image(cp, size=96)[None], load_image(sp, size=96)[None]
-    r = restoration_score(model, c, s, 64)
-    assert -1.0 <= r <= 1.0
+    c, s = load_image(cp, size=96)[None, :, :96, :96], load_image(sp, size=96)[None, :, :96, :96]
+    c64, s64 = (torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", antialias=True,
+                                                align_corners=False) for x in (c, s))
+    r = restoration_score(Blend(), c, s, 64)
+    assert r == pytest.approx(ssim(c64, 0.84 * c64 + 0.16 * s64).item(), abs=1e-6)
+    assert r != pytest.approx(ssim(c64, 0.96 * c64 + 0.04 * s64).item(), abs=1e-3)
+    assert 0.2 < restoration_score(load_model(), c, s, 64) < 0.99  # the committed model restores, not copies
     summary = summarise([{"a": 1.0}, {"a": 3.0}, {"a": float("nan")}])
     assert summary["a"] == {"mean": 2.0, "std": pytest.approx(2 ** 0.5), "n": 2}
     assert "| a | 2 ± 1.4 | 2 |" in metrics_table(summary, ["a", "missing"])

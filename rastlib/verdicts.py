@@ -139,6 +139,17 @@ def critical_t(df, level):
     return float(stats.t.isf(level / 2, df))
 
 
+def detectable_difference(sd, n, tests=1, alpha=ALPHA, power=0.8, equivalence=False):
+    """What a budget can show (approximately, by the central t): for a directional claim, the smallest true
+    difference that the paired test over `n` seeds finds with probability `power` at Holm's strictest level
+    (α / `tests`, two-sided as `judge` tests); for an equivalence claim, the smallest margin δ that TOST
+    establishes with that power when the true difference is 0. `sd`: the std of the per-seed paired
+    differences. Seeds buy most of it: with 18 claims it is 11.5 sd at n = 3 seeds, 3.4 sd at 5, 1.9 sd at 8."""
+    df = n - 1
+    beta = stats.t.ppf(1 - (1 - power) / 2 if equivalence else power, df)
+    return (critical_t(df, alpha / tests) + beta) * sd / math.sqrt(n)
+
+
 def judge(rows, claims, alpha=ALPHA):
     """Label every claim (Holm over `claims`): a list of dicts with the claim, its verdict and the evidence."""
     tests = [claim_stats(rows, c) for c in claims]

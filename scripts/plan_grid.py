@@ -4,6 +4,11 @@ that can show an effect: variants × seeds × steps × step time, plus an evalua
 results/plan/grid_plan.json and .md.
 
     scripts/exclusive.sh python scripts/plan_grid.py [--steps 300] [--seeds 3] [--batch 4]
+    python scripts/plan_grid.py --detectable-only      (no timing: the table below from the saved plan)
+
+What each budget can show: for every seed claim, the smallest effect the verdict rule (paired t, Holm over the
+notebook's claims, α = 0.05, power 0.8) detects with 3, 5 or 8 seeds, from the seed-to-seed spread of the paired
+differences in the committed records (`verdicts.detectable_difference`).
 
 Table 2 (notebook 04) trains and evaluates at 256, 128 and 64 px as the seed's table does, so its two variants
 are timed at each crop; the other variants at 128².
@@ -17,9 +22,10 @@ from pathlib import Path
 import torch
 
 from rastlib.bench import machine
-from rastlib.experiments import BUDGETS, variant_config
+from rastlib.experiments import BUDGETS, seed_claims, variant_config
 from rastlib.probe import step_seconds
 from rastlib.train import Trainer
+from rastlib.verdicts import difference, detectable_difference
 
 GRID = {  # notebook: the variants it compares (each against `full`)
     "02_ablation": ("full", "no_content", "no_style", "no_restoration", "no_adversarial", "no_idempotency",
@@ -31,6 +37,7 @@ GRID = {  # notebook: the variants it compares (each against `full`)
 }
 TABLE2_CROPS = (256, 128, 64)
 EVAL_SECONDS = 30  # one run's evaluation on the 12 held-out pairs (the demo grid's records)
+SEED_OPTIONS = (3, 5, 8)
 
 
 def variant_step_seconds(budget, variant, crop, steps=1):
@@ -55,6 +62,59 @@ def plan(steps, seeds, batch):
             "total_hours": round(sum(hours.values()), 1), "grid": {k: list(v) for k, v in GRID.items()}}
 
 
+def record_rows(records_dir):
+    """[{"variant", "seed", metric: value}] of every committed run record under `records_dir`/demo."""
+    rows = []
+    for path in sorted(Path(records_dir, "demo").glob("*/seed*.json")):
+        r = json.loads(path.read_text())
+        rows.append({"variant": r["variant"], "seed": r["seed"], **r["metrics"]})
+    return rows
+
+
+def detectable(records_dir="results/runs", seeds=SEED_OPTIONS):
+    """Per notebook and claim: the spread of the paired per-seed differences in the committed records, and the
+    smallest effect the verdict rule detects with each number of `seeds`, also as a share of the reference mean."""
+    rows, out = record_rows(records_dir), []
+    budget = BUDGETS["demo"]
+    for notebook in GRID:
+        claims = seed_claims(notebook, budget)
+        for claim in claims:
+            found = difference(rows, claim)
+            if found is None:
+                continue
+            _, se, _, n, paired = found
+            sd = se * (n[0] ** 0.5)
+            ref = [r[claim.metric] for r in rows if r["variant"] == claim.reference and claim.metric in r]
+            ref_mean = sum(ref) / len(ref)
+            mde = {k: detectable_difference(sd, k, len(claims), equivalence=claim.expect == "same") for k in seeds}
+            out.append({"notebook": notebook, "source": claim.source, "metric": claim.metric,
+                        "variant": claim.variant, "reference": claim.reference, "expect": claim.expect,
+                        "records": n[0], "paired": paired, "sd_paired_difference": sd, "reference_mean": ref_mean,
+                        "claims_in_notebook": len(claims), "detectable": mde,
+                        "detectable_share": {k: v / abs(ref_mean) for k, v in mde.items()},
+                        "seed_says": claim.seed_says})
+    return out
+
+
+def detectable_markdown(rows, records_budget):
+    lines = ["## What each budget can show", "",
+             "The smallest effect the verdict rule detects (paired t over seeds, Holm over the notebook's claims, "
+             "α = 0.05, power 0.8; for \"same\": the smallest margin TOST can establish): (critical t + power "
+             "quantile) × sd / √seeds, `rastlib.verdicts.detectable_difference`. sd is the seed-to-seed spread of "
+             f"the paired differences in the committed records ({records_budget}), the only spread measured so far; "
+             "a longer run from a working model may spread differently, so this table is to be recomputed from "
+             "the grid's first seeds. Effects as a share of the reference variant's mean.", "",
+             "| notebook | claim | metric | variant vs reference | sd of paired diff. (records) | "
+             + " | ".join(f"detectable, {k} seeds" for k in SEED_OPTIONS) + " | the seed says |",
+             "|---|---|---|---|---|" + "---|" * len(SEED_OPTIONS) + "---|"]
+    for r in rows:
+        lines.append(f"| {r['notebook']} | {r['source']} | `{r['metric']}` | {r['variant']} vs {r['reference']} "
+                     f"({r['expect']}) | {r['sd_paired_difference']:.3g} (n = {r['records']}) | "
+                     + " | ".join(f"{r['detectable'][k]:.3g} ({r['detectable_share'][k]:.0%})" for k in SEED_OPTIONS)
+                     + f" | {r['seed_says']} |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(p):
     b, m = p["budget"], p["machine"]
     lines = [f"# The experiment grid's plan ({m['cpu']}, {m['threads']} threads, torch {m['torch']})", "",
@@ -68,7 +128,13 @@ def markdown(p):
                   "(Table 2 at three resolutions included).", "",
               "| notebook | variants |", "|---|---|"]
     lines += [f"| {n} | {', '.join(v)} |" for n, v in p["grid"].items()]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if p.get("detectable"):
+        per_seed = p["total_hours"] / b["seeds"]
+        text += ("\n" + detectable_markdown(p["detectable"], p["detectable_records"]) + "\nThe whole grid at "
+                 + ", ".join(f"{k} seeds: {per_seed * k:.1f} CPU hours" for k in SEED_OPTIONS)
+                 + f" (this machine, {b['steps']} steps a run).\n")
+    return text
 
 
 def main():
@@ -77,10 +143,19 @@ def main():
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--out", default="results/plan")
+    ap.add_argument("--detectable-only", action="store_true",
+                    help="keep the saved plan's step times, recompute only what each budget can show")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    p = plan(args.steps, args.seeds, args.batch)
     out = Path(args.out)
+    if args.detectable_only:
+        p = json.loads((out / "grid_plan.json").read_text())
+    else:
+        p = plan(args.steps, args.seeds, args.batch)
+    b = BUDGETS["demo"]
+    p["detectable"] = detectable()
+    p["detectable_records"] = (f"{b.steps}-step fine-tunings of an older checkpoint, seeds "
+                               f"{', '.join(map(str, b.seeds))}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "grid_plan.json").write_text(json.dumps(p, indent=1))
     (out / "grid_plan.md").write_text(markdown(p))

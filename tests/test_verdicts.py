@@ -2,10 +2,12 @@
 three labels, checked at their thresholds (just below and just above) and against scipy's reference tests."""
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
-from rastlib.verdicts import Claim, claim_stats, critical_t, holm, judge, verdicts_markdown
+from rastlib.verdicts import (Claim, claim_stats, critical_t, detectable_difference, holm, judge,
+                              verdicts_markdown)
 
 
 def _rows(a, b, seeds_b=None, metric="m"):
@@ -96,3 +98,21 @@ def test_the_table_puts_the_seeds_words_beside_our_evidence():
     md = verdicts_markdown(judge(_paired_at(50.0), [claim]))
     assert "| mr helps at 64 px (Table 2, 64×64) | 0.75 vs 0.65 | **reproduced** |" in md
     assert "paired t, n = 3" in md and "Holm p" in md
+
+
+@pytest.mark.parametrize("n, tests", [(5, 1), (5, 6), (8, 18)])
+def test_detectable_difference_is_found_with_the_stated_power(n, tests):
+    """A true difference equal to `detectable_difference` is significant at Holm's strictest level in about 80 %
+    of simulated paired experiments (the central-t approximation: within a few points); half of it far less."""
+    rng = np.random.default_rng(0)
+    sd = 0.3
+    mde = detectable_difference(sd, n, tests)
+
+    def power(effect):
+        d = rng.normal(effect, sd, size=(4000, n))
+        t = d.mean(1) / (d.std(1, ddof=1) / np.sqrt(n))
+        return float(np.mean(np.abs(t) > critical_t(n - 1, 0.05 / tests)))
+
+    assert 0.72 <= power(mde) <= 0.9
+    assert power(mde / 2) < 0.45
+    assert detectable_difference(sd, n, tests, equivalence=True) > mde  # TOST needs both sides

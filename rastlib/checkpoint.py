@@ -11,11 +11,11 @@ import torch
 
 from .atomic import atomic_write
 from .errors import CheckpointError, ConfigError
+from .paths import REPO_ROOT, kit_file  # noqa: F401 (REPO_ROOT: where scripts and records have it from)
 
 FORMAT = "rastlib-checkpoint"
 VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_CHECKPOINT = REPO_ROOT / "checkpoints" / "rast_demo_fp16.pt"
+DEMO_CHECKPOINT = kit_file("checkpoints/rast_demo_fp16.pt")
 # Fields of a config that may change between a run and its resumption.
 RESUMABLE_FIELDS = {"iterations", "save_every", "log_every", "workers", "device", "out_dir", "content_dir",
                     "style_dir", "max_bad_steps", "init_from", "encoder_path", "amp",

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_write
 from .errors import ConfigError, DataError, ImageError
+from .paths import kit_file
 
 __all__ = [
     "IMAGE_EXTENSIONS", "DEFAULT_MAX_PIXELS", "open_image", "to_rgb", "to_tensor", "to_pil", "save_image",
@@ -370,8 +371,8 @@ class ShardSampler(torch.utils.data.Sampler):
 
 
 def demo_root() -> Path:
-    """The bundled demo set: <repo>/data/demo (see its ATTRIBUTION.md)."""
-    return Path(__file__).resolve().parents[1] / "data" / "demo"
+    """The bundled demo set: <repo>/data/demo, or its copy in an installed package (see its ATTRIBUTION.md)."""
+    return kit_file("data/demo")
 
 
 def demo_content_dir() -> Path:

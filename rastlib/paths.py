@@ -1,8 +1,23 @@
-"""Paths as records keep them: repo-relative inside the repository, so a committed record means the same in every
-clone. Kept apart from `experiments` so that what a device call imports stays within what the device has."""
+"""Where the kit's own files are, and paths as records keep them.
+
+In a clone (or an editable install) the demo checkpoint and the demo images are the repository's
+(`checkpoints/`, `data/demo/`); an installed wheel carries copies of them inside the package (`rastlib/_bundled/`,
+put there by setup.py's build step), so `python -m rastlib stylize` works from any folder. Records keep paths
+repo-relative, so a committed record means the same in every clone. This module imports nothing of the kit.
+"""
 from pathlib import Path
 
-from .checkpoint import REPO_ROOT
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+BUNDLED = PACKAGE_DIR / "_bundled"  # the wheel's copies of the repository files below
+BUNDLED_FILES = ("checkpoints/rast_demo_fp16.pt", "data/demo")
+
+
+def kit_file(relative):
+    """A file or folder of the kit named as in the repository (e.g. "data/demo"): the repository's where it is
+    there, else the installed package's copy (which may be missing too: callers say what is missing)."""
+    here = REPO_ROOT / relative
+    return here if here.exists() or not (BUNDLED / relative).exists() else BUNDLED / relative
 
 
 def portable(value):

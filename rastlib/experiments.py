@@ -227,7 +227,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # The modules whose code a training run depends on, and those an evaluation depends on (besides the functions
 # of this module that evaluate: `EVAL_FUNCTIONS`).
 TRAIN_CODE = ("config", "data", "encoder", "decoder", "sanet", "model", "graph", "losses", "ops", "perceptual",
-              "discriminator", "train", "distributed", "checkpoint")
+              "discriminator", "system", "train", "distributed", "checkpoint")
 EVAL_CODE = ("metrics", "similarity", "perceptual", "stylize", "encoder", "decoder", "sanet", "model", "ops",
              "losses", "checkpoint", "data")
 

@@ -19,14 +19,12 @@ from torch.utils.data import DataLoader
 
 from . import distributed
 from .checkpoint import VERSION, FORMAT, config_differences, load_checkpoint, save_atomic
-from .config import TRAINED_PARTS, Config
+from .config import Config
 from .data import ImageFolder, InfiniteSampler, ShardSampler
-from .discriminator import MultiDiscriminator
 from .errors import CheckpointError, ConfigError, RastError
 from .graph import LossSettings, RestorationGraph
 from .losses import IDENTITY_TERMS, compute_losses, discriminator_loss
-from .model import RAST, ProjectionHeads
-from .sanet import uniform_attention_init
+from .system import TrainingSystem
 
 
 class TrainingError(RastError):
@@ -60,7 +58,9 @@ def resolve_device(name):
 
 
 class Trainer:
-    """Builds the model, optimisers and data of a `Config`, resumes from `<out_dir>/checkpoint.pt` if present."""
+    """The loop that trains a `TrainingSystem` (what is trained: `self.system`) on the data of a `Config`: batches,
+    steps, the numerical guard, the log and the checkpoints; resumes from `<out_dir>/checkpoint.pt` if present.
+    The system's networks and optimisers read through the trainer too (`trainer.model`, `trainer.opt_g`, …)."""
 
     def __init__(self, cfg: Config, resume=True, encoder=None):
         if cfg.amp == "auto":  # the step probe picks the numeric setting (rastlib.probe)
@@ -85,48 +85,25 @@ class Trainer:
         self.datasets = [ImageFolder(d, cfg.load_size, cfg.crop_size, load_size_max=cfg.load_size_max, flips=flips)
                          for d, flips in ((cfg.content_dir, False), (cfg.style_dir, cfg.style_flips))]
         torch.manual_seed(cfg.seed)
-        self.model = RAST(encoder or cfg.encoder, cfg.encoder_path or None, cfg.architecture).to(self.device)
-        if cfg.transform_init == "uniform_attention":
-            uniform_attention_init(self.model.transform)
-        self.heads = ProjectionHeads().to(self.device) if (w["contrastive_content"] or w["contrastive_style"]) else None
-        self.adversarial = bool(w["adversarial"])
-        self.d_style = MultiDiscriminator().to(self.device) if self.adversarial else None
-        self.d_content = MultiDiscriminator().to(self.device) if self.adversarial else None
-        self.perceptual = None
-        if w["lpips"]:
-            from .perceptual import load_lpips
-            self.perceptual = load_lpips(cfg.lpips_backend).to(self.device)
+        self.system = TrainingSystem(cfg, self.device, self.world_size, encoder)
         self.settings = LossSettings(cfg.style_difference_eps, cfg.tau, cfg.multirestoration_scales)
         # Only identity terms on (the inverter phase): each image appears once, no pair trick.
         self.pairs = any(v for k, v in w.items() if k not in IDENTITY_TERMS)
-        for part in cfg.freeze:
-            getattr(self.model, part).requires_grad_(False)
-        self.generator_params = [p for part in TRAINED_PARTS if part not in cfg.freeze
-                                 for p in getattr(self.model, part).parameters()]
-        heads_params = list(self.heads.parameters()) if self.heads is not None else []
-        self.opt_g = torch.optim.Adam(self.generator_params + heads_params, lr=cfg.lr)
-        self.opt_d = (torch.optim.Adam([*self.d_style.parameters(), *self.d_content.parameters()],
-                                       lr=cfg.lr, betas=(0.5, 0.999)) if self.adversarial else None)
         self.step = 0
         self.bad_steps = 0
         self.last_counts = {}  # encoder passes and transfers of the last train_step (the benchmark reads them)
         if resume and self.ckpt_path.is_file():
             self.restore(load_checkpoint(self.ckpt_path, map_location=self.device))
         elif cfg.init_from:
-            init = load_checkpoint(cfg.init_from, map_location=self.device)
-            self.model.load_generator_state(init["generator"], partial=True)
-            if self.heads is not None and init.get("heads"):  # exported checkpoints keep the small heads
-                self.heads.load_state_dict(init["heads"])
-        self.model.to(self.device)
-        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        for module in (self.model, self.heads, self.d_style, self.d_content, self.perceptual):
-            if module is not None:
-                module.to(memory_format=self.memory_format)
-        # What the graph calls: the same modules, in DistributedDataParallel under torchrun.
-        self.generator = distributed.wrap(self.model, self.device)
-        self.wrapped_heads = distributed.wrap(self.heads, self.device, find_unused_parameters=True)
-        self.wrapped_d = [distributed.wrap(d, self.device, find_unused_parameters=True)
-                          for d in (self.d_style, self.d_content)]
+            self.system.start_from(load_checkpoint(cfg.init_from, map_location=self.device))
+        self.system.finish()
+
+    def __getattr__(self, name):
+        """The trained parts (model, heads, d_style, d_content, perceptual, opt_g, opt_d, generator_params,
+        adversarial, memory_format, discriminators_held, …) are the system's."""
+        if name == "system":  # not built yet (an error in __init__): no recursion
+            raise AttributeError(name)
+        return getattr(self.system, name)
 
     # --- data ---------------------------------------------------------------------------------------------
     def batches(self):
@@ -151,29 +128,26 @@ class Trainer:
 
         A GPU runs ahead of Python until something asks for a value: the step asks twice (after each backward,
         is the step finite?) and reads the logged values once, after the last of these."""
-        for opt in (self.opt_g, self.opt_d):
-            if opt is not None:
-                for group in opt.param_groups:
-                    group["lr"] = self.lr_at(self.step)
+        self.system.set_lr(self.lr_at(self.step))
         g = self.graph(contents, styles)
         logged = {}
         finite = True
-        if self.adversarial:
-            self.opt_d.zero_grad(set_to_none=True)
+        if self.system.adversarial:
+            self.system.opt_d.zero_grad(set_to_none=True)
             with self.autocast():
                 logged["discriminator"] = d_loss = discriminator_loss(g)
-            finite = self._step_if_finite(d_loss, self.opt_d)
-        self.opt_g.zero_grad(set_to_none=True)
-        with self.discriminators_held():
+            finite = self._step_if_finite(d_loss, self.system.opt_d)
+        self.system.opt_g.zero_grad(set_to_none=True)
+        with self.system.discriminators_held():
             with self.autocast():  # the forward; the backward runs outside autocast, as torch recommends
                 values, total = compute_losses(g, self.cfg.weights)
             self.last_counts = {"encoder_passes": g.n_encodes, "transfers": g.n_transfers}
-            held = self.generator_params if self.step < self.cfg.warmup_steps else ()
-            finite = finite and self._step_if_finite(total, self.opt_g, held)
+            held = self.system.generator_params if self.step < self.cfg.warmup_steps else ()
+            finite = finite and self._step_if_finite(total, self.system.opt_g, held)
         if finite:
             self.bad_steps = 0
         else:
-            self.opt_g.zero_grad(set_to_none=True)
+            self.system.opt_g.zero_grad(set_to_none=True)
             self.bad_steps += 1
         logged.update(values, total=total)
         numbers = torch.stack([v.detach().float() for v in logged.values()]).tolist()  # the one read of values
@@ -182,29 +156,16 @@ class Trainer:
 
     def graph(self, contents, styles):
         """The lazy `RestorationGraph` of one batch (with the pair trick unless only identity terms are on)."""
+        parts = self.system
         cid, sid = torch.tensor(self.content_offsets), torch.tensor(self.style_offsets)
-        contents, styles = (x.to(self.device, memory_format=self.memory_format) for x in (contents, styles))
+        contents, styles = (x.to(self.device, memory_format=parts.memory_format) for x in (contents, styles))
         if self.pairs:
             c, s, cid, sid = pair_trick(contents, styles, cid, sid)
         else:
             c, s, cid = contents[:len(sid)], styles, cid[:len(sid)]
-        return RestorationGraph(self.model, c, s, cid.to(self.device), sid.to(self.device), heads=self.wrapped_heads,
-                                d_style=self.wrapped_d[0], d_content=self.wrapped_d[1], perceptual=self.perceptual,
-                                settings=self.settings, generator=self.generator)
-
-    @contextlib.contextmanager
-    def discriminators_held(self):
-        """The generator step: the discriminators' weights need no gradient (their own step computes theirs), so
-        the adversarial term's backward stops at their inputs. Not under DDP, whose reducer expects the
-        gradients of every parameter it was built with."""
-        held = [d for d in (self.d_style, self.d_content) if d is not None] if self.world_size == 1 else []
-        for d in held:
-            d.requires_grad_(False)
-        try:
-            yield
-        finally:
-            for d in held:
-                d.requires_grad_(True)
+        return RestorationGraph(parts.model, c, s, cid.to(self.device), sid.to(self.device), heads=parts.wrapped_heads,
+                                d_style=parts.wrapped_d[0], d_content=parts.wrapped_d[1], perceptual=parts.perceptual,
+                                settings=self.settings, generator=parts.generator)
 
     def autocast(self):
         """bf16 autocast when `cfg.amp == "bf16"` (CPUs with avx512_bf16, GPUs), otherwise a no-op."""
@@ -238,7 +199,7 @@ class Trainer:
             self._truncate_log()
             for stale in self.out_dir.glob(f".{self.ckpt_path.name}.*.tmp"):
                 stale.unlink()  # left by a process killed while writing a checkpoint (the checkpoint is whole)
-        self.model.train()
+        self.system.model.train()
         bar = tqdm(total=end, initial=self.step, disable=not (progress and main), desc="train", dynamic_ncols=True)
         with open(self.log_path, "a") if main else contextlib.nullcontext() as log:
             for contents, styles in self.batches():
@@ -261,27 +222,19 @@ class Trainer:
                     self.save()  # only right after a good step
         bar.close()
         distributed.barrier()  # every process ends with rank 0's last checkpoint on disk
-        self.model.eval()
+        self.system.model.eval()
         return self.step
 
     # --- checkpoints --------------------------------------------------------------------------------------
     def state(self):
-        return {
-            "format": FORMAT, "version": VERSION, "kind": "train", "config": self.cfg.to_dict(),
-            "step": self.step, "generator": self.model.generator_state(),
-            "heads": self.heads.state_dict() if self.heads is not None else None,
-            "discriminators": ({"style": self.d_style.state_dict(), "content": self.d_content.state_dict()}
-                               if self.adversarial else None),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
-            "rng": {"torch": torch.get_rng_state()},
-        }
+        """The training checkpoint: format, kind, config and step, the system's fields, the RNG."""
+        return {"format": FORMAT, "version": VERSION, "kind": "train", "config": self.cfg.to_dict(),
+                "step": self.step, **self.system.state(), "rng": {"torch": torch.get_rng_state()}}
 
     def save(self):
         """Atomically write `<out_dir>/checkpoint.pt` (refuses to save non-finite weights)."""
-        for p in self.model.parameters():
-            if not torch.isfinite(p).all():
-                raise TrainingError("refusing to save a checkpoint with non-finite weights")
+        if not self.system.weights_finite():
+            raise TrainingError("refusing to save a checkpoint with non-finite weights")
         save_atomic(self.state(), self.ckpt_path)
 
     def restore(self, ckpt):
@@ -292,14 +245,7 @@ class Trainer:
             lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, a, b in diffs[:6])
             raise CheckpointError(f"{self.ckpt_path} was trained with another configuration ({lines}); "
                                   f"use another out_dir or the same settings")
-        self.model.load_generator_state(ckpt["generator"])
-        if self.heads is not None:
-            self.heads.load_state_dict(ckpt["heads"])
-        if self.adversarial:
-            self.d_style.load_state_dict(ckpt["discriminators"]["style"])
-            self.d_content.load_state_dict(ckpt["discriminators"]["content"])
-            self.opt_d.load_state_dict(ckpt["opt_d"])
-        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.system.restore(ckpt)
         torch.set_rng_state(ckpt["rng"]["torch"].cpu())
         self.step = ckpt["step"]
 

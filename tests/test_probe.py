@@ -78,7 +78,7 @@ def test_the_generator_step_computes_no_discriminator_gradient_and_the_same_gene
         torch.manual_seed(123)
         t = Trainer(smoke(tmp_path, f"held{held}", iterations=1), encoder=VGGEncoder("random"))
         if not held:
-            t.discriminators_held = contextlib.nullcontext
+            t.system.discriminators_held = contextlib.nullcontext
         calls, in_g_step = [], []
         for p in [*t.d_style.parameters(), *t.d_content.parameters()]:
             p.register_hook(lambda g, calls=calls: calls.append(1))

@@ -228,3 +228,44 @@ def test_channels_last_must_be_a_boolean():
     from rastlib.errors import ConfigError
     with pytest.raises(ConfigError, match="channels_last must be true or false"):
         make_config("smoke", channels_last="yes")
+
+
+def test_the_training_system_alone_gives_and_takes_its_state():
+    """`TrainingSystem` (what is trained) without the loop: built in a fixed order from the seed, its state moves
+    whole into another system, the frozen part is out of the generator's parameters, and the generator step's
+    hold on the discriminators is released after it."""
+    from rastlib.system import TrainingSystem
+    cfg = make_config("smoke", freeze=("transform",))
+
+    def build(seed):
+        encoder = random_encoder()  # (it seeds torch itself)
+        torch.manual_seed(seed)
+        return TrainingSystem(cfg, torch.device("cpu"), encoder=encoder).finish()
+
+    a, b, again = build(0), build(1), build(0)
+    da, db = a.d_style.state_dict(), b.d_style.state_dict()
+    assert not all(torch.equal(da[k], db[k]) for k in da)  # another seed, other starting weights
+    assert all(torch.equal(v, again.d_style.state_dict()[k]) for k, v in da.items())  # the same seed, the same
+    assert set(a.state()) == {"generator", "heads", "discriminators", "opt_g", "opt_d"}
+    b.restore(a.state())
+    for part in ("decoder", "transform"):
+        sa, sb = a.model.generator_state()[part], b.model.generator_state()[part]
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert all(torch.equal(v, b.d_content.state_dict()[k]) for k, v in a.d_content.state_dict().items())
+    frozen = {id(p) for p in a.model.transform.parameters()}
+    assert a.generator_params and not frozen & {id(p) for p in a.generator_params}
+    with a.discriminators_held():
+        assert not any(p.requires_grad for d in (a.d_style, a.d_content) for p in d.parameters())
+    assert all(p.requires_grad for d in (a.d_style, a.d_content) for p in d.parameters())
+
+
+def test_training_checkpoint_keeps_its_layout(tmp_path):
+    """The trainer's checkpoint has the fields checkpoints had before the system was split from the loop, so
+    earlier training checkpoints resume and export as before."""
+    t = Trainer(smoke(tmp_path, "run", iterations=1, loss_preset="rast_wacv"), encoder=random_encoder())
+    t.fit(progress=False)
+    ckpt = C.load_checkpoint(t.ckpt_path)
+    assert list(ckpt) == ["format", "version", "kind", "config", "step", "generator", "heads", "discriminators",
+                          "opt_g", "opt_d", "rng"]
+    assert ckpt["kind"] == "train" and ckpt["step"] == 1 and set(ckpt["discriminators"]) == {"style", "content"}
+    assert t.model is t.system.model and t.opt_d is t.system.opt_d  # the system's parts read through the trainer

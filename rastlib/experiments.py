@@ -158,7 +158,6 @@ def check_parameters(profile, seeds=None, steps=None, image_size=None, runs_dir=
 def at_repo_root():
     """chdir to the repository root, so the notebooks' relative paths mean the same from JupyterLab and papermill."""
     import os
-    from .checkpoint import REPO_ROOT
     os.chdir(REPO_ROOT)
 
 
@@ -283,9 +282,15 @@ def listing_digest(*folders):
 
 
 def run_key(cfg):
-    """What a training run is a function of: its config (less where it is written), its starting weights, its
-    training images and the training code."""
+    """What a training run is a function of: its config (less where it is written), what the config leaves to
+    the machine (the LPIPS backend "auto" resolves to; for amp "auto", the CPU's bf16 units the step probe
+    decides by), its starting weights, its training images and the training code."""
+    from .perceptual import resolve_backend
+    from .probe import cpu_flags
     settings = {k: portable(v) for k, v in cfg.to_dict().items() if k != "out_dir"}
+    settings["lpips_backend"] = resolve_backend(cfg.lpips_backend) if cfg.weights.get("lpips") else None
+    if cfg.amp == "auto":
+        settings["bf16_units"] = cpu_flags()["bf16_units"]
     return {"config": hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest(),
             "init_weights": file_digest(cfg.init_from), "data": listing_digest(cfg.content_dir, cfg.style_dir),
             "code": code_digest(TRAIN_CODE)}

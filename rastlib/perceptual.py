@@ -81,6 +81,14 @@ def backbone_path(net="vgg"):
     return os.path.join(torch.hub.get_dir(), "checkpoints", BACKBONE_FILES[net])
 
 
+def resolve_backend(backend="auto", net="vgg"):
+    """The backend `load_lpips(backend, net)` builds ("auto" resolved by the backbone file's presence), without
+    building it."""
+    if backend == "auto":
+        return "lpips" if os.path.isfile(backbone_path(net)) else "stlpips"
+    return backend
+
+
 def load_lpips(backend="auto", net="vgg"):
     """The PerceptualDistance for `backend` and `net` ("vgg" or "alex"), built once and then shared.
 
@@ -91,8 +99,7 @@ def load_lpips(backend="auto", net="vgg"):
         raise ConfigError(f"unknown LPIPS backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if net not in NETS:
         raise ConfigError(f"unknown LPIPS net {net!r}; choose one of {', '.join(NETS)}")
-    if backend == "auto":
-        backend = "lpips" if os.path.isfile(backbone_path(net)) else "stlpips"
+    backend = resolve_backend(backend, net)
     key = (backend, net)
     if key not in _CACHE:
         _CACHE[key] = _build(backend, net)

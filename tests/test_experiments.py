@@ -368,3 +368,26 @@ def test_the_records_folder_is_committed_not_ignored():
         assert not ignored, f"{path} is ignored by .gitignore"
     checkpoint = "runs/experiments/demo/full/seed0/checkpoint.pt"  # the checkpoints stay out
     assert subprocess.run(["git", "check-ignore", "-q", "--no-index", checkpoint], cwd=REPO_ROOT).returncode == 0
+
+
+def test_run_key_names_what_the_config_leaves_to_the_machine(tmp_path, monkeypatch):
+    """The LPIPS backend "auto" resolves to, and for amp "auto" the CPU's bf16 units, are part of a run's key: a run
+    trained with the real LPIPS is stale where only ST-LPIPS is at hand, and one probed on another CPU too."""
+    from rastlib import perceptual, probe
+    b = E.check_parameters("smoke", runs_dir=tmp_path / "runs")
+    cfg = E.variant_config(b, "full", 0)
+    assert cfg.weights["lpips"] and cfg.lpips_backend == "auto"
+    monkeypatch.setattr(perceptual, "backbone_path", lambda net="vgg": str(tmp_path / "absent.pth"))
+    with_stlpips = E.run_key(cfg)["config"]
+    (tmp_path / "vgg16.pth").write_bytes(b"weights")
+    monkeypatch.setattr(perceptual, "backbone_path", lambda net="vgg": str(tmp_path / "vgg16.pth"))
+    assert E.run_key(cfg)["config"] != with_stlpips
+    no_lpips = E.variant_config(b, "no_lpips", 0)  # no LPIPS term: the backend does not matter
+    key = E.run_key(no_lpips)["config"]
+    monkeypatch.setattr(perceptual, "backbone_path", lambda net="vgg": str(tmp_path / "absent.pth"))
+    assert E.run_key(no_lpips)["config"] == key
+    auto = replace(cfg, amp="auto")
+    monkeypatch.setattr(probe, "cpu_flags", lambda: {"cpu": "x", "bf16_units": ["amx_bf16"]})
+    amx = E.run_key(auto)["config"]
+    monkeypatch.setattr(probe, "cpu_flags", lambda: {"cpu": "x", "bf16_units": []})
+    assert E.run_key(auto)["config"] != amx and E.run_key(cfg)["config"] == with_stlpips

@@ -48,15 +48,17 @@ def diagnose_checkpoint(ckpt, phase):
     """`diagnose` of a training checkpoint's generator on the evaluation split, as the phase logs it."""
     from rastlib.metrics import diagnose, load_eval_set
     from rastlib.model import RAST
-    model = RAST(ckpt["config"]["encoder"])
+    cfg = ckpt["config"]
+    model = RAST(cfg["encoder"], cfg.get("encoder_path") or None, cfg.get("architecture", "full"))
     model.load_generator_state(ckpt["generator"])
     paintings = load_eval_set(demo_eval_style_dir()) if phase.stylise else None
     return {"step": ckpt["step"], **diagnose(model.eval(), load_eval_set(demo_eval_content_dir()), paintings)}
 
 
-def export(record_dir=RECORD):
+def export(record_dir=None):
     """Write the newest trained phase as the fp16 demo checkpoint, with the record of every phase (those of the
-    committed checkpoint this machine continued first)."""
+    committed checkpoint this machine continued first) in `record_dir` (default RECORD)."""
+    record_dir = Path(record_dir or RECORD)
     phases, _, earlier = start_point()
     record_dir.mkdir(parents=True, exist_ok=True)
     hardware = f"{torch.get_num_threads()} CPU threads, {machine()['cpu']}, torch {torch.__version__}"

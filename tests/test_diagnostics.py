@@ -9,7 +9,7 @@ from rastlib.config import make_config
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.metrics import diagnose, load_eval_set
 from rastlib.bar import WORKING_GATE, Gate, adoption, rast_noise
-from rastlib.recipe import INVERTER_GATE, PHASES, STYLISE_GATE, Phase, run_recipe, scale_identity
+from rastlib.recipe import INVERTER_GATE, PHASES, STYLISE_GATE, Phase, remaining_phases, run_recipe, scale_identity
 
 
 class Constructed(torch.nn.Module):
@@ -273,7 +273,7 @@ def test_second_network_content_retrieval_sees_through_blur_but_not_a_covering_t
 
 
 def test_remaining_phases_follow_the_record():
-    from rastlib.recipe import RECIPE, remaining_phases
+    from rastlib.recipe import RECIPE
     names = [p.name for p in PHASES]
 
     def record(*done, recipe=RECIPE):
@@ -290,3 +290,47 @@ def test_remaining_phases_follow_the_record():
     assert after(("inverter", True), ("warmup", True)) == names[1:]  # a phase this recipe does not have: ignored
     assert after(("inverter", True), ("joint", False), ("transform", True)) == names[2:]  # the last one counts
     assert remaining_phases({}) == list(PHASES)
+
+
+def test_the_script_that_trains_the_demo_checkpoint_continues_its_record_and_exports(tmp_path, monkeypatch):
+    """scripts/train_demo_checkpoint.py on a fresh machine: it continues the committed checkpoint's record (the
+    phases after it), and --export writes the newest phase's weights as the fp16 demo checkpoint with the record
+    of every phase, the committed ones first, and a diagnosis of exactly the exported weights."""
+    import importlib.util
+    import shutil
+    from pathlib import Path
+    from rastlib.checkpoint import DEMO_CHECKPOINT, load_checkpoint
+    from rastlib.train import Trainer
+    spec = importlib.util.spec_from_file_location(
+        "train_demo_checkpoint", Path(__file__).resolve().parent.parent / "scripts" / "train_demo_checkpoint.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    committed = tmp_path / "committed.pt"
+    shutil.copy2(DEMO_CHECKPOINT, committed)
+    record = load_checkpoint(committed)["record"]
+    for name, value in (("ROOT", tmp_path / "runs"), ("RECORD", tmp_path / "record"), ("DEMO_CHECKPOINT", committed)):
+        monkeypatch.setattr(script, name, value)
+    monkeypatch.setattr(script, "START", tmp_path / "runs" / "start.json")
+    phases, init, earlier = script.start_point()
+    assert [p.name for p in phases] == [p.name for p in remaining_phases(record)] and init == str(committed)
+    assert json.dumps(earlier["phases"]) == json.dumps(record["phases"])  # (as JSON: a record may hold NaN)
+    # one phase trained a step on this machine (a smoke run standing in for the recipe's), diagnosed at 64 px
+    phase = phases[0]
+    run = tmp_path / "runs" / phase.name
+    t = Trainer(make_config("smoke", out_dir=str(run), iterations=1, loss_preset="sanet", init_from=str(committed)))
+    t.fit(progress=False)
+    photos, paintings = load_eval_set(demo_eval_content_dir(), 64, limit=3), load_eval_set(demo_eval_style_dir(), 64)
+    d = diagnose(t.model.eval(), photos, paintings)
+    (run / "diagnostics.jsonl").write_text(json.dumps({"step": 1, **d}) + "\n")
+    script.export()
+    out = load_checkpoint(committed)
+    assert out["kind"] == "inference" and out["step"] == 1
+    assert json.dumps(out["record"]["phases"][:-1]) == json.dumps(record["phases"])
+    assert out["record"]["phases"][-1]["name"] == phase.name
+    assert out["record"]["phases"][-1]["part"] == 1 + sum(p["name"] == phase.name for p in record["phases"])
+    assert out["record"]["phases"][-1]["last_diagnostics"][0]["content_retrieval_2nd"] == d["content_retrieval_2nd"]
+    assert (tmp_path / "record" / "record.json").read_text() == json.dumps(out["record"], indent=2)
+    assert (tmp_path / "record" / f"loss_{phase.name}_{out['record']['phases'][-1]['part']}.png").is_file()
+    trained = t.model.generator_state()["decoder"]
+    key = next(iter(trained))
+    assert torch.allclose(out["generator"]["decoder"][key].float(), trained[key], atol=1e-2)

@@ -164,10 +164,11 @@ def _load_inputs(args, first, second):
 
 
 def config_keys():
-    """The config keys `--set` takes, each with its default (`train --help`'s epilog)."""
+    """The config keys `--set` takes, each with its default and meaning (`train --help`'s epilog)."""
     from dataclasses import fields
-    from .config import Config
-    keys = [f"  {f.name} = {getattr(Config(), f.name)!r}" for f in fields(Config) if f.name != "weights"]
+    from .config import CONFIG_HELP, Config
+    keys = [f"  {f.name} = {getattr(Config(), f.name)!r}: {CONFIG_HELP[f.name]}" for f in fields(Config)
+            if f.name != "weights"]
     return ("config keys for --set KEY=VALUE (defaults before the profile's; weights go by --weight TERM=W):\n"
             + "\n".join(keys))
 

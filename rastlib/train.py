@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader
 
 from . import distributed
 from .checkpoint import VERSION, FORMAT, config_differences, load_checkpoint, save_atomic
-from .config import Config
+from .config import Config, config_defaults
 from .data import ImageFolder, InfiniteSampler, ShardSampler
 from .errors import CheckpointError, ConfigError, RastError
 from .graph import LossSettings, RestorationGraph
@@ -121,14 +121,20 @@ class Trainer:
 
     # --- one step -----------------------------------------------------------------------------------------
     def lr_at(self, i):
+        """The learning rate of step i, lr / (1 + lr_decay · i) (official): the discriminators' always."""
         return self.cfg.lr / (1.0 + self.cfg.lr_decay * i)
+
+    def generator_lr_at(self, i):
+        """`lr_at(i)` for the generator and the heads, ramped over `cfg.lr_ramp_steps` steps after the warm-up."""
+        ramp, start = self.cfg.lr_ramp_steps, self.cfg.warmup_steps
+        return self.lr_at(i) * (min(1.0, (i - start + 1) / ramp) if ramp and i >= start else 1.0)
 
     def train_step(self, contents, styles):
         """One D step then one G step. Returns the log record (losses unweighted, plus totals).
 
         A GPU runs ahead of Python until something asks for a value: the step asks twice (after each backward,
         is the step finite?) and reads the logged values once, after the last of these."""
-        self.system.set_lr(self.lr_at(self.step))
+        self.system.set_lr(self.generator_lr_at(self.step), self.lr_at(self.step))
         g = self.graph(contents, styles)
         logged = {}
         finite = True
@@ -151,7 +157,8 @@ class Trainer:
             self.bad_steps += 1
         logged.update(values, total=total)
         numbers = torch.stack([v.detach().float() for v in logged.values()]).tolist()  # the one read of values
-        record = {"step": self.step, "lr": self.lr_at(self.step), **dict(zip(logged, numbers)), "skipped": not finite}
+        record = {"step": self.step, "lr": self.generator_lr_at(self.step), **dict(zip(logged, numbers)),
+                  "skipped": not finite}
         return distributed.mean_over_processes(record, self.device)
 
     def graph(self, contents, styles):
@@ -240,7 +247,7 @@ class Trainer:
     def restore(self, ckpt):
         """Set the weights, optimisers, RNG and step from a checkpoint dict (what `state()` returns); a checkpoint
         trained with another configuration is refused, naming the fields that differ."""
-        diffs = config_differences(ckpt["config"], self.cfg.to_dict())
+        diffs = config_differences({**config_defaults(), **ckpt["config"]}, self.cfg.to_dict())
         if diffs:
             lines = "; ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, a, b in diffs[:6])
             raise CheckpointError(f"{self.ckpt_path} was trained with another configuration ({lines}); "

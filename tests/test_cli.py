@@ -117,8 +117,12 @@ def test_train_help_lists_every_config_key_that_set_takes():
     r = subprocess.run([sys.executable, "-m", "rastlib", "train", "--help"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
-    assert all(f"  {f.name} = " in r.stdout for f in fields(Config) if f.name != "weights")
-    assert "amp = 'none'" in r.stdout and "--weight TERM=W" in r.stdout
+    from rastlib.config import CONFIG_HELP
+    text = " ".join(r.stdout.split())  # argparse wraps the epilog
+    for f in fields(Config):
+        if f.name != "weights":  # each key with its default and its meaning
+            assert f"{f.name} = {getattr(Config(), f.name)!r}: {' '.join(CONFIG_HELP[f.name].split())}" in text, f.name
+    assert "amp = 'none'" in text and "--weight TERM=W" in text
 
 
 def test_train_no_resume_export_and_diagnose(tmp_path, capsys):

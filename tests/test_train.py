@@ -269,3 +269,23 @@ def test_training_checkpoint_keeps_its_layout(tmp_path):
                           "opt_g", "opt_d", "rng"]
     assert ckpt["kind"] == "train" and ckpt["step"] == 1 and set(ckpt["discriminators"]) == {"style", "content"}
     assert t.model is t.system.model and t.opt_d is t.system.opt_d  # the system's parts read through the trainer
+
+
+def test_generator_lr_ramps_up_after_the_warmup_and_older_checkpoints_still_resume(tmp_path):
+    t = Trainer(smoke(tmp_path, "ramp", iterations=6, warmup_steps=2, lr_ramp_steps=3, loss_preset="rast_wacv"),
+                encoder=random_encoder())
+    assert [t.generator_lr_at(i) / t.lr_at(i) for i in range(7)] == pytest.approx([1, 1, 1 / 3, 2 / 3, 1, 1, 1])
+    t.fit(steps=4, progress=False)
+    assert t.opt_g.param_groups[0]["lr"] == pytest.approx(t.lr_at(3) * 2 / 3)  # step 3's, the discriminators' not
+    assert t.opt_d.param_groups[0]["lr"] == pytest.approx(t.lr_at(3))
+    assert [r["lr"] for r in read_log(tmp_path / "ramp" / "log.jsonl")] == \
+        [pytest.approx(t.generator_lr_at(i)) for i in range(4)]
+    # a checkpoint written before lr_ramp_steps existed ran without a ramp: it resumes as that, not as another
+    old = Trainer(smoke(tmp_path, "old", iterations=2, loss_preset="sanet"), encoder=random_encoder())
+    old.fit(steps=1, progress=False)
+    ckpt = C.load_checkpoint(old.ckpt_path)
+    del ckpt["config"]["lr_ramp_steps"]
+    C.save_atomic(ckpt, old.ckpt_path)
+    assert Trainer(smoke(tmp_path, "old", iterations=2, loss_preset="sanet"), encoder=random_encoder()).step == 1
+    with pytest.raises(CheckpointError, match="lr_ramp_steps"):
+        Trainer(smoke(tmp_path, "old", iterations=2, loss_preset="sanet", lr_ramp_steps=5), encoder=random_encoder())

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.rastlib-installed
 .PHONY: demo test lab notebooks bench venv clean-venv device-wheels
 
 # art-fid (the optional ArtFID metric) goes in without its dependencies: it pins numpy < 2, and rastlib uses only
-# its torch-only Inception definition (rastlib/artfid.py).
+# its torch-only Inception definition (rastlib/eval/artfid.py).
 $(STAMP): requirements.txt requirements-test.txt requirements-lab.txt pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
@@ -56,7 +56,7 @@ notebooks: $(STAMP)
 	  MPLBACKEND=Agg scripts/exclusive.sh $(VENV)/bin/papermill $$nb $(NB_DIR)/$$name.ipynb -p profile $(PROFILE) \
 	    -p out_dir $(NB_RESULTS)/$$name || exit 1; done
 
-# Speed and memory benchmarks (see rastlib/bench.py) → results/bench/
+# Speed and memory benchmarks (see rastlib/eval/bench.py) → results/bench/
 bench: $(STAMP)
 	scripts/exclusive.sh $(PY) -m rastlib bench --out results/bench
 

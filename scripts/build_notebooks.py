@@ -37,7 +37,8 @@ out_dir = "results/{name}"'''
 
 SETUP = '''from IPython.display import Image, Markdown, display
 
-from rastlib import experiments as E, viz
+from rastlib import lab as E
+from rastlib.eval import viz
 
 E.at_repo_root()
 budget = E.check_parameters(profile, seeds=seeds, steps=steps, image_size=image_size, runs_dir=runs_dir,
@@ -79,7 +80,7 @@ def comparison(name, variants, metrics, table, view, intro, extra=()):
         *extra,
         new_markdown_cell("## The seed's claims, tested\n\nA t-test per claim, paired over seeds, against the t "
                           "distribution at its degrees of freedom, Holm-corrected over this notebook's claims "
-                          "(`rastlib.verdicts`). \"the seed says\" quotes the seed; the evidence is ours."),
+                          "(`rastlib.lab.verdicts`). \"the seed says\" quotes the seed; the evidence is ours."),
         new_code_cell(f"display(Markdown(E.label_claims({name!r}, rows, budget, out_dir)))",
                       metadata=IGNORE if name == "06_simplified" else {}),
         new_markdown_cell("## Check what this run produced"),
@@ -106,7 +107,7 @@ BASELINE = [
                   'interactive = True          # show the ipywidgets slider (papermill runs get the static strip)\n'
                   'download_art_fid = False    # True: download ArtFID\'s Inception and LPIPS-alex weights (internet)',
                   metadata={"tags": ["parameters"]}),
-    new_code_cell(SETUP + "\nfrom rastlib.checkpoint import load_model\nfrom rastlib.demo import HEADLINE, "
+    new_code_cell(SETUP + "\nfrom rastlib.train.checkpoint import load_model\nfrom rastlib.app.demo import HEADLINE, "
                   "metrics_table, run_demo\nfrom rastlib.train import read_log"),
     new_markdown_cell("## Stylise and restore"),
     new_code_cell("ckpt = E.baseline_checkpoint(budget, checkpoint, train_steps)\n"
@@ -128,7 +129,7 @@ BASELINE = [
                   "if interactive:\n"
                   "    display(slider.widget)"),
     new_markdown_cell("## Colour preservation and style interpolation\n\nKeep the content's colours by "
-                      "luminance-only transfer or by CORAL recolouring of the style (`rastlib.stylize`); blend two "
+                      "luminance-only transfer or by CORAL recolouring of the style (`rastlib.model.stylize`); blend two "
                       "styles in feature space with weights. From the command line: `python -m rastlib stylize "
                       "c.jpg a.jpg b.jpg --weights 0.7 0.3 --preserve-color luminance -o out.png`."),
     new_code_cell("(_, content, style_a), (_, _, style_b) = pairs[:2]\n"
@@ -142,7 +143,7 @@ BASELINE = [
     new_code_cell("display(Markdown(E.colour_preservation(model, pairs, out_dir)))"),
     new_markdown_cell("## ArtFID (optional)\n\nArtFID (Wright & Ommer 2022) = (1 + LPIPS(I_o, I_c)) · (1 + FID(I_o, I_s)) "
                       "on the pairs above, written to `art_fid/{stylized,content,style}/` in pairing order "
-                      "(`rastlib.artfid`). It needs the art-trained Inception weights and LPIPS's AlexNet, both "
+                      "(`rastlib.eval.artfid`). It needs the art-trained Inception weights and LPIPS's AlexNet, both "
                       "downloads: offline it says what is missing and is skipped. Set `download_art_fid = True` "
                       "with internet. With a handful of pairs its FID term is strongly biased: compare models on "
                       "the same pairs only."),
@@ -158,7 +159,7 @@ NOTEBOOKS = {
         "02_ablation", ["full", "no_content", "no_style", "no_restoration", "no_adversarial", "no_idempotency",
                         "no_lpips"], TABLE1, "table1_ablation", "stylised",
         "# 02 · Loss ablation (the seed's Table 1)\n\nStarting from all of the seed's loss groups (`full` = the "
-        "`seed_full` preset), remove one group at a time (`rastlib.losses.SEED_GROUPS` lists the terms of each), "
+        "`seed_full` preset), remove one group at a time (`rastlib.train.losses.SEED_GROUPS` lists the terms of each), "
         "train each variant under the same budget and seeds, and test each of the 18 cells of the seed's Table 1, "
         "which it gives in words only: stylisation quality = `style_distance_2nd_output_style` (style statistics "
         "of the output against the painting by AlexNet, a network training never uses; lower is more stylised), "

@@ -27,101 +27,16 @@ from pathlib import Path
 
 import torch
 
-from rastlib import ops
-from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint
+from rastlib.app.demo import run_diagnose
+from rastlib.app.recipe import (RECIPE, export_with_record, phase_record, read_diagnostics, remaining_phases,
+                                run_recipe, scale_identity)
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
-from rastlib.demo import run_diagnose
-from rastlib.recipe import (RECIPE, phase_record, read_diagnostics, record_totals, remaining_phases, run_recipe,
-                            scale_identity)
 from rastlib.train import read_log
+from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_checkpoint
+from rastlib.train.config import make_config
+from rastlib.train.probe import throughput
 
 CHUNK_SECONDS = 30
-
-
-REFLECTION_PAD = ops.ReflectionPad
-
-
-class SlicePad(torch.nn.Module):
-    """nn.ReflectionPad2d by slicing and concatenation: the same values, but a backward of plain slice copies
-    instead of the atomic adds of the CUDA reflection-pad backward kernel (channels_last had gaps there too:
-    pytorch#96738). No weights, so a model built with it loads and saves the same checkpoint."""
-
-    def __init__(self, padding):
-        super().__init__()
-        self.padding = (padding,) * 4 if isinstance(padding, int) else tuple(padding)  # left, right, top, bottom
-
-    def forward(self, x):
-        left, right, top, bottom = self.padding
-        x = torch.cat([x[..., 1:top + 1, :].flip(-2), x, x[..., x.shape[-2] - bottom - 1:-1, :].flip(-2)], dim=-2)
-        return torch.cat([x[..., 1:left + 1].flip(-1), x, x[..., x.shape[-1] - right - 1:-1].flip(-1)], dim=-1)
-
-
-def use_pad(kind):
-    """Build every model from now on with reflection padding of `kind`: "reflect" (torch's) or "slice"."""
-    ops.PAD = {"reflect": REFLECTION_PAD, "slice": SlicePad}[kind]
-
-
-def profile_steps(trainer, contents, styles, cuda, steps=2, top=15):
-    """Where a training step's time goes: the ops with the most self time (GPU kernel time on a GPU, CPU time
-    in a dry run), per step, with their share of the total."""
-    from torch.autograd import DeviceType
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
-        for _ in range(steps):
-            trainer.train_step(contents, styles)
-        if cuda:
-            torch.cuda.synchronize()
-    key = "self_device_time_total" if cuda else "self_cpu_time_total"
-    ops = [e for e in prof.key_averages() if e.device_type == DeviceType.CPU and getattr(e, key) > 0]
-    total = sum(getattr(e, key) for e in ops)
-    rows = [{"op": e.key, "ms_per_step": round(getattr(e, key) / 1000 / steps, 2),
-             "share": round(getattr(e, key) / total, 4), "calls_per_step": e.count // steps}
-            for e in sorted(ops, key=lambda e: -getattr(e, key))[:top]]
-    return {"clock": "gpu kernels" if cuda else "cpu", "ms_per_step": round(total / 1000 / steps, 1), "top": rows}
-
-
-def probe(layouts, crop, device, amp, seconds_each, init, pads=("reflect",), profile=False):
-    """Training images per second of a RAST step at each (batch size, channels_last) of `layouts` and each
-    reflection padding of `pads` (a few steps each), and with `profile` where each one's time goes: NHWC often
-    runs convolutions faster on a GPU, but reflection padding may not (pytorch#96738). On the GPU a warm-up step
-    (cuDNN autotuning) comes first and at least two steps are timed and profiled; a CPU dry run takes one of each
-    (it checks the script, not the speed)."""
-    import tempfile
-    from rastlib.config import make_config
-    from rastlib.train import Trainer
-    cuda, rows = device == "cuda", []
-    for (batch, nhwc), pad in [(layout, pad) for layout in layouts for pad in pads]:
-        cfg = make_config("demo", out_dir=tempfile.mkdtemp(prefix="probe-"), batch_size=batch, crop_size=crop,
-                          load_size=crop, device=device, amp=amp, loss_preset="rast_wacv", init_from=init or "",
-                          workers=4 if cuda else 0, channels_last=nhwc)
-        row = {"batch": batch, "channels_last": nhwc, "pad": pad}
-        try:
-            use_pad(pad)
-            trainer = Trainer(cfg, resume=False)
-            contents, styles = next(trainer.batches())
-            steps = 2 if cuda else 1
-            if cuda:
-                trainer.train_step(contents, styles)
-            n, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds_each or n < steps:
-                trainer.train_step(contents, styles)
-                n += 1
-            if cuda:
-                torch.cuda.synchronize()
-            dt = (time.perf_counter() - t0) / n
-            row.update(ms_per_step=1000 * dt, images_per_s=batch / dt)
-            if profile:
-                row["profile"] = profile_steps(trainer, contents, styles, cuda, steps)
-        except torch.OutOfMemoryError:
-            row["error"] = "out of memory"
-        except Exception as e:  # a failed variant costs its row, not the call
-            row["error"] = f"{type(e).__name__}: {e}"
-        finally:
-            use_pad("reflect")
-            if cuda:
-                torch.cuda.empty_cache()
-        rows.append(row)
-    return rows
 
 
 def main():
@@ -138,7 +53,7 @@ def main():
     ap.add_argument("--no-bench", action="store_true", help="skip the GPU benchmark (a second call)")
     ap.add_argument("--identity-scale", type=float, default=1.0,
                     help="multiply the rast phase's identity weights (official: pixel 50, feature 1; see "
-                         "rastlib.recipe.scale_identity)")
+                         "rastlib.app.recipe.scale_identity)")
     args = ap.parse_args()
     t_start = time.monotonic()
     out = Path(args.out)
@@ -156,16 +71,18 @@ def main():
     record = load_checkpoint(args.checkpoint).get("record", {})
     phases = [scale_identity(p, args.identity_scale) if p.name == "rast" else p for p in remaining_phases(record)]
 
-    # torch's reflection padding against SlicePad, each profiled: a first call measures both (~15 s); a second
-    # call (--layout) reuses the first call's choice (--pad).
+    # torch's reflection padding against slicing (ops.SlicePad), each profiled: a first call measures both
+    # (~15 s); a second call (--layout) reuses the first call's choice (--pad).
     pads = [args.pad] if args.pad else ["reflect", "slice"]
-    rows = probe(layouts, crop, device, amp, 4.0 if cuda else 0.0, args.checkpoint, pads, profile=not args.pad)
+    base = make_config("demo", crop_size=crop, load_size=crop, device=device, amp=amp, loss_preset="rast_wacv",
+                       init_from=args.checkpoint or "", workers=4 if cuda else 0)
+    settings = [dict(batch_size=batch, channels_last=nhwc, padding=pad) for batch, nhwc in layouts for pad in pads]
+    rows = throughput(base, settings, 4.0 if cuda else 0.0, profile=not args.pad)
     measured = [r for r in rows if "images_per_s" in r]
     if not measured:
         raise SystemExit(f"no probe step ran: {rows}")
     best = max(measured, key=lambda r: r["images_per_s"])
-    batch, nhwc, pad = best["batch"], best["channels_last"], best["pad"]
-    use_pad(pad)
+    batch, nhwc, pad = best["batch_size"], best["channels_last"], best["padding"]
     speed = {"device": probe_device(cuda), "amp": amp, "crop": crop, "rows": rows, "chosen_batch": batch,
              "chosen_channels_last": nhwc, "chosen_pad": pad}
     for r in rows:
@@ -179,8 +96,8 @@ def main():
     step_s = best["ms_per_step"] / 1000
     # A phase's time is checked between chunks, so a chunk is kept to ~CHUNK_SECONDS: the call ends on time.
     every = max(25, min(500, round(CHUNK_SECONDS / step_s))) if cuda else 2
-    overrides = dict(device=device, amp=amp, channels_last=nhwc, batch_size=batch, crop_size=crop, load_size=crop,
-                     load_size_max=crop * 3 // 2, workers=8 if cuda else 0, save_every=200 if cuda else 2,
+    overrides = dict(device=device, amp=amp, channels_last=nhwc, padding=pad, batch_size=batch, crop_size=crop,
+                     load_size=crop, load_size_max=crop * 3 // 2, workers=8 if cuda else 0, save_every=200 if cuda else 2,
                      iterations=10**6 if cuda else 4)
     speed["steps_per_chunk"] = every
     ckpt_out = out / "rast_device_fp16.pt"
@@ -202,8 +119,7 @@ def main():
                              result or {"passed": False, "stopped": "call ended mid-phase", "step": ckpt["step"]},
                              device=f"{probe_device(cuda)}, torch {torch.__version__}", amp=amp)
         (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in logs + rows))
-        export_inference(ckpt, ckpt_out, {"recipe": RECIPE, "data": record.get("data"), "phases": entries + [entry],
-                                          **record_totals(entries + [entry])})
+        export_with_record(ckpt, ckpt_out, entries + [entry], record.get("data"))
         (out / "diagnostics.json").write_text(json.dumps({"probe": speed, "during_training": diagnoses(phase)},
                                                          indent=1))
         if result is not None:
@@ -225,8 +141,7 @@ def main():
                                                                  "final": final}, indent=1))
     shutil.rmtree(out / "final")
     if cuda and not args.no_bench:
-        from rastlib.bench import run as bench
-        use_pad("reflect")  # the benchmark compares with the official code, which pads the torch way
+        from rastlib.eval.bench import run as bench
         bench(out, gpu_only=True)
     print(f"done in {time.monotonic() - t_start:.0f} s: {sorted(p.name for p in out.iterdir())}", flush=True)
 

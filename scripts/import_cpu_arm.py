@@ -5,7 +5,7 @@ and commit it only if it is better.
 
 The arm is packed as a device call's $OUT folder is (the checkpoint exported fp16 with the committed record plus
 one phase entry for the arm, its training log, its diagnoses and its step-probe table), then handed to
-`import_device_run.judge`: diagnosed here, judged by `rastlib.bar.adoption`, and either adopted (the demo
+`import_device_run.judge`: diagnosed here, judged by `rastlib.eval.bar.adoption`, and either adopted (the demo
 checkpoint, results/demo/, the record in results/demo_checkpoint/) or set aside in
 results/demo_checkpoint/<phase>_<part>_not_adopted/. Both ways the record names the CPU, its threads, the chosen
 numeric setting, the steps and the hours.
@@ -18,15 +18,13 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from import_device_run import judge  # noqa: E402
 
-from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint  # noqa: E402
-from rastlib.probe import cpu_flags  # noqa: E402
-from rastlib.recipe import PHASES, RECIPE, phase_record, read_diagnostics, record_totals  # noqa: E402
+from rastlib.app.recipe import (PHASES, RECIPE, cpu_label, export_with_record, phase_record,  # noqa: E402
+                                read_diagnostics)
 from rastlib.train import read_log  # noqa: E402
+from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_checkpoint  # noqa: E402
 
 
 def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEMO_CHECKPOINT):
@@ -44,17 +42,13 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
                                  if r["step"] < ckpt["step"]])
     diags = [d for d in read_diagnostics(run) if d["step"] <= ckpt["step"]]
     probe = json.loads((run / "cpu_probe.json").read_text()) if (run / "cpu_probe.json").is_file() else None
-    hw = cpu_flags()
     cfg = ckpt["config"]
-    device = (f"{torch.get_num_threads()} CPU threads, {hw['cpu']} ({', '.join(hw['bf16_units']) or 'no bf16 unit'}), "
-              f"torch {torch.__version__}")
     part = 1 + sum(e["name"] == phase.name for e in record["phases"])
     entry = phase_record(phase, part, cfg, rows, diags, {"passed": False, "stopped": stopped, "step": ckpt["step"]},
-                         device=device, amp=cfg["amp"], channels_last=cfg["channels_last"],
+                         device=cpu_label(), amp=cfg["amp"], channels_last=cfg["channels_last"],
                          step_probe=probe and {k: probe[k] for k in ("chosen", "speedup_vs_fp32")})
     out.mkdir(parents=True, exist_ok=True)
-    export_inference(ckpt, out / "rast_device_fp16.pt",
-                     {**record, "phases": record["phases"] + [entry], **record_totals(record["phases"] + [entry])})
+    export_with_record(ckpt, out / "rast_device_fp16.pt", record["phases"] + [entry], record.get("data"))
     (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (out / "diagnostics.json").write_text(json.dumps(
         {"probe": probe or {"note": "no step probe: the arm set its numeric setting"},

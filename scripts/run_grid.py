@@ -14,7 +14,7 @@ starts from (docs/experiments.md, "How a comparison is made").
 import argparse
 import time
 
-from rastlib import experiments as E
+from rastlib import lab as E
 
 
 def status(budget, variants):

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import torch
 
-from rastlib.checkpoint import DEMO_CHECKPOINT
-from rastlib.cli import _parse_pairs
+from rastlib.app.cli import _parse_pairs
+from rastlib.app.recipe import Phase, phase_config, run_phase
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
-from rastlib.metrics import load_eval_set
-from rastlib.bar import WORKING_GATE
-from rastlib.recipe import Phase, phase_config, run_phase
+from rastlib.eval.bar import WORKING_GATE
+from rastlib.eval.metrics import load_eval_set
+from rastlib.train.checkpoint import DEMO_CHECKPOINT
 
 ROOT = Path("runs/arms")
 

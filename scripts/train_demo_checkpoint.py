@@ -1,4 +1,4 @@
-"""Train the committed demo checkpoint on the CPU with the phased recipe of `rastlib.recipe`, resumably.
+"""Train the committed demo checkpoint on the CPU with the phased recipe of `rastlib.app.recipe`, resumably.
 
     nice python scripts/train_demo_checkpoint.py          # run/resume the phases (a background job for days)
     python scripts/train_demo_checkpoint.py --export      # write checkpoints/rast_demo_fp16.pt + the record
@@ -17,13 +17,12 @@ from pathlib import Path
 
 import torch
 
-from rastlib.bench import machine
-from rastlib.checkpoint import DEMO_CHECKPOINT, export_inference, load_checkpoint
+from rastlib.app.recipe import (PHASES, RECIPE, cpu_label, export_with_record, gate_record, phase_record,
+                                read_diagnostics, remaining_phases, run_recipe)
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
-from rastlib.recipe import (PHASES, RECIPE, gate_record, phase_record, read_diagnostics, record_totals,
-                            remaining_phases, run_recipe)
+from rastlib.eval.viz import loss_curves
 from rastlib.train import read_log
-from rastlib.viz import loss_curves
+from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 
 ROOT = Path("runs/demo_checkpoint")
 RECORD = Path("results/demo_checkpoint")
@@ -46,7 +45,7 @@ def start_point():
 
 def diagnose_checkpoint(ckpt, phase):
     """`diagnose` of a training checkpoint's generator on the evaluation split, as the phase logs it."""
-    from rastlib.metrics import diagnose, load_eval_set
+    from rastlib.eval.metrics import diagnose, load_eval_set
     from rastlib.model import RAST
     cfg = ckpt["config"]
     model = RAST(cfg["encoder"], cfg.get("encoder_path") or None, cfg.get("architecture", "full"))
@@ -61,8 +60,8 @@ def export(record_dir=None):
     record_dir = Path(record_dir or RECORD)
     phases, _, earlier = start_point()
     record_dir.mkdir(parents=True, exist_ok=True)
-    hardware = f"{torch.get_num_threads()} CPU threads, {machine()['cpu']}, torch {torch.__version__}"
-    record = {"recipe": RECIPE, "data": DATA, "phases": list(earlier.get("phases", []))}
+    hardware = cpu_label()
+    entries = list(earlier.get("phases", []))
     last = None
     for phase in phases:
         run = ROOT / phase.name
@@ -70,7 +69,7 @@ def export(record_dir=None):
             break
         ckpt = load_checkpoint(run / "checkpoint.pt")
         log = read_log(run / "log.jsonl")[: ckpt["step"]]
-        part = sum(p["name"] == phase.name for p in record["phases"]) + 1
+        part = sum(p["name"] == phase.name for p in entries) + 1
         loss_curves(log, record_dir / f"loss_{phase.name}_{part}.png")
         diags = read_diagnostics(run)
         if not diags or diags[-1]["step"] != ckpt["step"]:  # saved between two diagnoses: measure these weights
@@ -78,14 +77,12 @@ def export(record_dir=None):
         (record_dir / f"diagnostics_{phase.name}_{part}.jsonl").write_text(
             "".join(json.dumps(d) + "\n" for d in diags))
         (record_dir / f"config_{phase.name}_{part}.json").write_text(json.dumps(ckpt["config"], indent=2))
-        record["phases"].append(phase_record(phase, part, ckpt["config"], log, diags, gate_record(run),
-                                             device=hardware))
+        entries.append(phase_record(phase, part, ckpt["config"], log, diags, gate_record(run), device=hardware))
         last = ckpt
     if last is None:
         raise SystemExit(f"nothing trained under {ROOT} yet")
-    record.update(record_totals(record["phases"]))
+    record = export_with_record(last, DEMO_CHECKPOINT, entries, DATA)
     (record_dir / "record.json").write_text(json.dumps(record, indent=2))
-    export_inference(last, DEMO_CHECKPOINT, record)
     print(f"wrote {DEMO_CHECKPOINT} ({DEMO_CHECKPOINT.stat().st_size / 1e6:.1f} MB) and {record_dir}/")
 
 

@@ -12,7 +12,7 @@ Each query set holds 12 × 6 images, row i·6 + j standing for T(c_i, s_j) on th
 - should not be found: the collapsed checkpoint's outputs (one woven texture over every photo, cut from its
   committed sheet), the photos cut in 4×4 blocks and shuffled, and 15 % photo under the painting (borderline).
 
-`rastlib.metrics.diagnose`'s `content_retrieval_2nd` is the measure chosen here (`layout` of AlexNet's relu4 on
+`rastlib.eval.metrics.diagnose`'s `content_retrieval_2nd` is the measure chosen here (`layout` of AlexNet's relu4 on
 an 8×8 grid, `layout_retrieval`). Neighbouring taps and grids are scored too, so the choice does not rest on one
 setting.
 """
@@ -28,12 +28,12 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rastlib.bench import machine  # noqa: E402
-from rastlib.checkpoint import DEMO_CHECKPOINT, load_model  # noqa: E402
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir  # noqa: E402
-from rastlib.metrics import (_pairwise_dc, _unit, default_style_nets, layout, layout_retrieval,  # noqa: E402
-                             load_eval_set, metric_encoder)
-from rastlib.probe import cpu_flags  # noqa: E402
+from rastlib.eval.bench import machine  # noqa: E402
+from rastlib.eval.metrics import (_pairwise_dc, _unit, default_style_nets, layout, layout_retrieval,  # noqa: E402
+                                  load_eval_set, metric_encoder)
+from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_model  # noqa: E402
+from rastlib.train.probe import cpu_flags  # noqa: E402
 
 SIZE = 256
 COLLAPSED_SHEET = ROOT / "results" / "demo_checkpoint" / "collapsed_v0" / "sheet.png"
@@ -102,7 +102,7 @@ def query_sets(photos, paintings, model=None):
         with torch.no_grad():
             fc, fs = (model.encode(x, model.transform.levels, first=3) for x in (photos, paintings))
             sets["committed"] = torch.stack([
-                model.transfer(fc, [None if f is None else f[j:j + 1].expand(n, *f.shape[1:]) for f in fs])
+                model.decode_transfer(fc, [None if f is None else f[j:j + 1].expand(n, *f.shape[1:]) for f in fs])
                 .clamp(0, 1) for j in range(m)], dim=1)
     return sets
 

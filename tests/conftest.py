@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from rastlib.data import demo_content_dir, demo_style_dir, list_images, load_image
-from rastlib.encoder import VGGEncoder
 from rastlib.model import RAST
+from rastlib.model.encoder import VGGEncoder
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import re
 import nbformat
 from nbval.plugin import IPyNbCell
 
-from rastlib.verdicts import ALPHA, LABELS
+from rastlib.lab.verdicts import ALPHA, LABELS
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 TEXT = ("text/plain", "text/markdown", "text/html")  # not images: their base64 holds "numbers" too

@@ -16,8 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rastlib import experiments as E
-from rastlib.cli import main, printable
+from rastlib import lab as E
+from rastlib.app.cli import main, printable
 from rastlib.data import ImageFolder, list_images, load_image, open_image
 from rastlib.errors import ConfigError, DataError, ImageError
 

@@ -4,8 +4,8 @@ import json
 
 import torch
 
-from rastlib import bench
-from rastlib.sanet import SANet
+from rastlib.eval import bench
+from rastlib.model.sanet import SANet
 
 
 def test_plain_attention_equals_the_fused_kernel():
@@ -38,7 +38,7 @@ def test_slider_row_is_written(tmp_path):
 
 
 def test_bench_training_writes_the_probe_table_and_the_stylisation_in_both_precisions(tmp_path):
-    from rastlib.bench import run_training
+    from rastlib.eval.bench import run_training
     table = run_training(tmp_path, quick=True)
     assert [r["name"] for r in table["candidates"]] == ["fp32", "fp32_channels_last", "bf16_channels_last"]
     assert table["chosen"] in {r["name"] for r in table["candidates"] if r["accepted"]}
@@ -47,3 +47,17 @@ def test_bench_training_writes_the_probe_table_and_the_stylisation_in_both_preci
     md = (tmp_path / "training_cpu.md").read_text()
     assert "**(chosen)**" in md and "Stylisation (`RAST.T`, one pair, 64²" in md
     assert table["machine"]["cpu"] and "bf16_units" in table["hardware"]
+
+
+def test_the_encoder_itself_counts_one_pass_per_image_of_the_step():
+    """The table's "VGG encoder passes" is the restoration graph's own counter, the same code for both forms; the
+    encoder's forward calls, counted by a hook, say the same: rast_wacv's ten images (I_c, I_s, I_o, I_o', I_c',
+    I_s', I_c'', I_s'', I_cc, I_ss) are each encoded once a step."""
+    trainer = bench._trainer(64, 4, "cpu")
+    calls = []
+    hook = trainer.model.encoder.register_forward_hook(lambda module, args, out: calls.append(args[0].shape))
+    try:
+        trainer.train_step(*next(trainer.batches()))
+    finally:
+        hook.remove()
+    assert len(calls) == trainer.last_counts["encoder_passes"] == 10

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from rastlib.checkpoint import DEMO_CHECKPOINT
-from rastlib.cli import main
+from rastlib.app.cli import main
 from rastlib.data import demo_content_dir, demo_style_dir, list_images
+from rastlib.train.checkpoint import DEMO_CHECKPOINT
 
 CONTENT = list_images(demo_content_dir())[0]
 STYLE = list_images(demo_style_dir())[0]
@@ -113,11 +113,12 @@ def test_committed_checkpoint_is_small_fp16():
 
 def test_train_help_lists_every_config_key_that_set_takes():
     from dataclasses import fields
-    from rastlib.config import Config
+
+    from rastlib.train.config import Config
     r = subprocess.run([sys.executable, "-m", "rastlib", "train", "--help"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
-    from rastlib.config import CONFIG_HELP
+    from rastlib.train.config import CONFIG_HELP
     text = " ".join(r.stdout.split())  # argparse wraps the epilog
     for f in fields(Config):
         if f.name != "weights":  # each key with its default and its meaning
@@ -129,8 +130,9 @@ def test_train_no_resume_export_and_diagnose(tmp_path, capsys):
     """A one-step CLI run, then the paths that use its checkpoint: --no-resume refuses the folder, export writes
     an fp16 generator that stylises, diagnose writes its three files with the bar."""
     import json
-    from rastlib.checkpoint import load_checkpoint, load_model
+
     from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
+    from rastlib.train.checkpoint import load_checkpoint, load_model
     run = tmp_path / "run"
     code, _, err = run_cli(capsys, "train", "--profile", "smoke", "--preset", "sanet", "--iterations", 1,
                            "--out", run)

@@ -1,4 +1,4 @@
-"""Tests for rastlib.data and rastlib.download; every file is created here, in tmp_path."""
+"""Tests for rastlib.data and rastlib.data.download; every file is created here, in tmp_path."""
 
 from __future__ import annotations
 
@@ -21,10 +21,9 @@ import pytest
 import torch
 from PIL import Image
 
-from rastlib.data import (IMAGE_EXTENSIONS, ImageFolder, InfiniteSampler, ShardSampler, demo_content_dir,
-                          demo_root, demo_style_dir, list_images, load_image, open_image, save_image, to_pil,
-                          to_rgb, to_tensor)
-from rastlib.download import DATASETS, download, extract_zip, prepare_dataset
+from rastlib.data import (IMAGE_EXTENSIONS, ImageFolder, InfiniteSampler, ShardSampler, demo_content_dir, demo_root,
+                          demo_style_dir, list_images, load_image, open_image, save_image, to_pil, to_rgb, to_tensor)
+from rastlib.data.download import DATASETS, download, extract_zip, prepare_dataset
 from rastlib.errors import ConfigError, DataError, ImageError
 
 
@@ -200,7 +199,7 @@ def test_permission_denied(tmp_path, monkeypatch):
     if os.geteuid() == 0:  # root reads any file: simulate the refusal
         def refuse(*args, **kwargs):
             raise PermissionError(13, "Permission denied", str(path))
-        monkeypatch.setattr("rastlib.data.open", refuse, raising=False)
+        monkeypatch.setattr("rastlib.data.images.open", refuse, raising=False)
     path.chmod(0)
     try:
         with pytest.raises(ImageError, match="permission denied.*secret.png"):
@@ -355,8 +354,8 @@ def test_scale_jitter_draws_each_samples_load_size_and_flips_only_mirror(tmp_pat
 
 
 def test_trainer_flips_and_jitters_what_the_config_says(tmp_path):
-    from rastlib.config import make_config
     from rastlib.train import Trainer
+    from rastlib.train.config import make_config
     cfg = make_config("smoke", out_dir=str(tmp_path / "run"), style_flips=True, load_size_max=96)
     trainer = Trainer(cfg)
     content, style = trainer.datasets

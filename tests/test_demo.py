@@ -4,10 +4,10 @@ import json
 import pytest
 import torch
 
-from rastlib.checkpoint import DEMO_CHECKPOINT, load_model
-from rastlib.demo import demo_pairs, metrics_table, run_demo
-from rastlib.metrics import evaluate_pair, restoration_score, summarise
+from rastlib.app.demo import demo_pairs, metrics_table, run_demo
 from rastlib.data import load_image
+from rastlib.eval.metrics import evaluate_pair, restoration_score, summarise
+from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_model
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def test_demo_writes_grid_strip_and_metrics(demo_run):
     assert saved["pairs"] == 8 and len(saved["pairs_detail"]) == 8
     assert saved["training_record"]["total_steps"] > 0
     assert saved["checkpoint"] == "checkpoints/rast_demo_fp16.pt"  # repo-relative: the same in every clone
-    from rastlib.perceptual import load_lpips
+    from rastlib.model.perceptual import load_lpips
     assert saved["lpips_backend"] == load_lpips("auto").backend and "RANDOM" not in saved["lpips_backend"]
     for k, v in saved["summary"].items():
         assert v["n"] == 8 and v["mean"] == v["mean"], k  # finite, not NaN
@@ -32,17 +32,17 @@ def test_demo_writes_grid_strip_and_metrics(demo_run):
 
 def _stylising_phase_trained():
     """Whether the committed checkpoint's record says it stylises: a stylising phase of the recipe
-    (rastlib.recipe: transform, joint, rast) passed its gate."""
-    from rastlib.checkpoint import load_checkpoint
+    (rastlib.app.recipe: transform, joint, rast) passed its gate."""
+    from rastlib.train.checkpoint import load_checkpoint
     phases = load_checkpoint(DEMO_CHECKPOINT).get("record", {}).get("phases", [])
     return any(p.get("name") != "inverter" and (p.get("gate_result") or {}).get("passed") for p in phases)
 
 
 def test_committed_checkpoint_matches_its_record():
     """The identity PSNR recorded for the committed checkpoint (the inverter gate's measure) is what it gives."""
-    from rastlib.checkpoint import load_checkpoint
     from rastlib.data import demo_eval_content_dir
-    from rastlib.metrics import diagnose, load_eval_set
+    from rastlib.eval.metrics import diagnose, load_eval_set
+    from rastlib.train.checkpoint import load_checkpoint
     record = load_checkpoint(DEMO_CHECKPOINT).get("record", {})
     last = record["phases"][-1]["last_diagnostics"][-1]
     d = diagnose(load_model(), load_eval_set(demo_eval_content_dir(), 256))
@@ -61,7 +61,7 @@ def test_stylised_images_carry_the_style(demo_run):
 
 def test_restored_content_resembles_its_own_content():
     """SSIM(I_c, I_c') is higher for the content it was restored from than for the other contents."""
-    from rastlib.similarity import ssim
+    from rastlib.eval.similarity import ssim
     model = load_model()
     pairs = demo_pairs(4)
     c = torch.stack([load_image(cp, size=128)[:, :128, :128] for cp, _ in pairs])
@@ -89,7 +89,7 @@ def test_restoration_score_and_summarise_by_hand():
     """restoration_score is SSIM(I_c, T(T(I_c, I_s), I_c)) at the given resolution: with T(a, b) = 0.8a + 0.2b
     that is SSIM(c, 0.84c + 0.16s) of the resized images (the other order, T(I_c, T(I_c, I_s)), would give
     0.96c + 0.04s)."""
-    from rastlib.similarity import ssim
+    from rastlib.eval.similarity import ssim
 
     class Blend:
         def T(self, a, b):

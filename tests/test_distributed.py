@@ -2,14 +2,15 @@
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 
-from rastlib.config import make_config
-from rastlib.distributed import shard_offsets
 from rastlib.errors import ConfigError
 from rastlib.train import Trainer, read_log
+from rastlib.train.config import make_config
+from rastlib.train.distributed import shard_offsets
 
 # style_difference (1 / batch mean) and the contrastive InfoNCE (negatives from the process's own rows) are not
 # means over samples, so N processes compute them on their shares: off here, to compare with one process.
@@ -26,11 +27,11 @@ def test_shard_offsets_cover_each_batch_once():
         shard_offsets(3, 0, 2)
 
 
-def train_cli(out_dir, iterations, nproc):
+def train_cli(out_dir, iterations, nproc, options=PER_SAMPLE):
     """`python -m rastlib train` (nproc 1) or the same under `torchrun --nproc_per_node=nproc`, one thread each."""
     launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else []
     cmd = [sys.executable, *launcher, "-m", "rastlib", "train", "--profile", "smoke", "--iterations", str(iterations),
-           "--out", str(out_dir), "--set", "save_every=2", *PER_SAMPLE]
+           "--out", str(out_dir), "--set", "save_every=2", *options]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -69,3 +70,28 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     update = sum((w1 - w0).abs().sum() for w1, _, _, w0 in flat)
     assert sum((w1 - w2).abs().sum() for w1, w2, _, _ in flat) <= 0.1 * update
     assert sum((w2 - w3).abs().sum() for _, w2, w3, _ in flat) <= 1e-4 * update
+
+
+def test_the_default_preset_under_two_processes_logs_the_mean_of_their_shares(tmp_path):
+    """Every term of the default preset on, the batch terms included (style_difference's 1 / batch mean and the
+    InfoNCE terms, whose negatives are the process's own rows): step 0 of a 2-process run logs the mean of what
+    each process computes on its share, emulated here in one process by giving a trainer each rank's offsets.
+    (The adversarial term, and so the total, come after the first discriminator step, whose gradients both
+    processes average: not emulated.)"""
+    from rastlib.train.probe import loss_values
+    train_cli(tmp_path / "two", 1, nproc=2, options=["--set", "batch_size=8"])
+    logged = read_log(tmp_path / "two" / "log.jsonl")[0]
+    cfg = make_config("smoke", batch_size=8, out_dir=str(tmp_path / "emulated"))
+    shares = []
+    for rank in range(2):
+        trainer = Trainer(cfg, resume=False)
+        trainer.content_offsets = shard_offsets(4, rank, 2, extra=1)
+        trainer.style_offsets = shard_offsets(4, rank, 2)
+        shares.append(loss_values(trainer, *next(trainer.batches())))
+    terms = [k for k, w in cfg.weights.items() if w and k != "adversarial"] + ["discriminator"]
+    assert {"style_difference", "contrastive_content", "contrastive_style"} <= set(terms)
+    for term in terms:
+        assert logged[term] == pytest.approx((shares[0][term] + shares[1][term]) / 2, rel=1e-4), term
+    whole = Trainer(replace(cfg, out_dir=str(tmp_path / "one")), resume=False)
+    one = loss_values(whole, *next(whole.batches()))  # one process: negatives from the whole batch
+    assert logged["contrastive_content"] != pytest.approx(one["contrastive_content"], rel=1e-2)

@@ -3,8 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rastlib import encoder as E
 from rastlib.errors import CheckpointError, ConfigError
+from rastlib.model import encoder as E
 
 
 def conv_weights(enc):

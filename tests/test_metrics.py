@@ -7,14 +7,14 @@ import pytest
 import scipy.linalg
 import torch
 
-from rastlib.artfid import (FOLDERS, art_fid, frechet_distance, inception_features, load_art_inception,
-                            try_art_fid, write_pair_folders)
-from rastlib.cli import main
+from rastlib.app.cli import main
 from rastlib.data import demo_content_dir, demo_style_dir, list_images, load_image
 from rastlib.errors import ConfigError, MetricUnavailable
-from rastlib.metrics import color_histogram_distance, grayscale_lpips
-from rastlib.perceptual import load_lpips
-from rastlib.stylize import luminance_rgb
+from rastlib.eval.artfid import (FOLDERS, art_fid, frechet_distance, inception_features, load_art_inception,
+                                 try_art_fid, write_pair_folders)
+from rastlib.eval.metrics import color_histogram_distance, grayscale_lpips
+from rastlib.model.perceptual import load_lpips
+from rastlib.model.stylize import luminance_rgb
 
 
 def test_color_histogram_distance_of_flat_colours_is_their_bin_gap():

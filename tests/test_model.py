@@ -3,11 +3,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rastlib.encoder import VGGEncoder
 from rastlib.errors import CheckpointError, ImageError
 from rastlib.model import RAST, ProjectionHeads
-from rastlib.ops import mean_variance_norm
-from rastlib.sanet import SANet, Transform, uniform_attention_init
+from rastlib.model.encoder import VGGEncoder
+from rastlib.model.ops import mean_variance_norm
+from rastlib.model.sanet import SANet, Transform, uniform_attention_init
 
 
 def test_output_has_the_input_size_for_odd_sizes(random_rast):
@@ -109,3 +109,26 @@ def test_projection_heads_are_unit_norm():
     heads = ProjectionHeads()
     assert torch.allclose(heads.project_style(torch.rand(3, 256, 4, 4)).norm(dim=1), torch.ones(3), atol=1e-5)
     assert torch.allclose(heads.project_content(torch.rand(3, 512, 2, 2)).norm(dim=1), torch.ones(3), atol=1e-5)
+
+
+def test_the_old_stage_names_warn_and_give_the_same_result(random_rast):
+    """`transformed` and `transfer` (0.1) are thin aliases of `transform_features` and `decode_transfer`."""
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    fc, fs = random_rast.encode(x[:1]), random_rast.encode(x[1:])
+    with torch.no_grad():
+        with pytest.warns(DeprecationWarning, match="transform_features"):
+            assert torch.equal(random_rast.transformed(fc, fs), random_rast.transform_features(fc, fs))
+        with pytest.warns(DeprecationWarning, match="decode_transfer"):
+            assert torch.equal(random_rast.transfer(fc, fs, 0.5), random_rast.decode_transfer(fc, fs, 0.5))
+
+
+def test_the_old_module_names_import_the_new_modules_with_a_warning():
+    import importlib
+    import sys
+
+    from rastlib._moved import MOVED
+    for old, new in MOVED.items():
+        sys.modules.pop(f"rastlib.{old}", None)
+        with pytest.warns(DeprecationWarning, match=f"rastlib.{new}"):
+            module = importlib.import_module(f"rastlib.{old}")
+        assert module is importlib.import_module(f"rastlib.{new}")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from nbval_tolerance import EDGE, SPREAD, align, close, unit
 from scipy import optimize
 
-from nbval_tolerance import EDGE, SPREAD, align, close, unit
-from rastlib.experiments import write_table
-from rastlib.verdicts import ALPHA, Claim, judge, verdicts_markdown
+from rastlib.lab import write_table
+from rastlib.lab.verdicts import ALPHA, Claim, judge, verdicts_markdown
 
 SANITIZERS = Path(__file__).parent / "nbval_sanitize.cfg"
 METRICS = ["style_distance_2nd_output_style", "restoration_ssim", "idempotency_mse"]

@@ -7,10 +7,10 @@ import pytest
 import torch
 from skimage import data, transform
 
-from rastlib import perceptual
 from rastlib._compat import import_torchvision
 from rastlib.errors import ConfigError, RastError
-from rastlib.perceptual import load_lpips
+from rastlib.model import perceptual
+from rastlib.model.perceptual import load_lpips
 
 
 @functools.lru_cache(maxsize=None)

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from rastlib import probe as P
-from rastlib.checkpoint import DEMO_CHECKPOINT
-from rastlib.config import make_config
-from rastlib.encoder import VGGEncoder
+from rastlib.model.encoder import VGGEncoder
 from rastlib.train import Trainer
+from rastlib.train import probe as P
+from rastlib.train.checkpoint import DEMO_CHECKPOINT
+from rastlib.train.config import make_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,7 +100,7 @@ def test_the_generator_step_computes_no_discriminator_gradient_and_the_same_gene
 
 
 def test_bf16_keeps_padding_in_bf16_and_the_encoder_in_a_cached_bf16_copy():
-    from rastlib.ops import ReflectionPad
+    from rastlib.model.ops import ReflectionPad
     x = torch.randn(1, 4, 8, 8).bfloat16()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert ReflectionPad(1)(x).dtype == torch.bfloat16  # torch.nn.ReflectionPad2d gives float32 here

@@ -2,11 +2,11 @@
 import pytest
 import torch
 from PIL import Image
+from test_cli import CONTENT, STYLE, assert_one_line_error, run_cli
 
 from rastlib.data import demo_style_dir, list_images
 from rastlib.errors import ConfigError
-from rastlib.stylize import coral, from_yiq, stylize, to_yiq
-from test_cli import CONTENT, STYLE, assert_one_line_error, run_cli
+from rastlib.model.stylize import coral, from_yiq, stylize, to_yiq
 
 STYLE_B = list_images(demo_style_dir())[1]
 
@@ -103,7 +103,7 @@ def test_batch_stylises_every_pair_resumes_and_skips_bad_images(tmp_path, capsys
 def test_alpha_blend_equals_a_full_stylisation_at_every_alpha(mode):
     """The slider's one-encoding path gives what `stylize` gives from scratch (odd sizes: padding and crop)."""
     from rastlib import load_image, load_model
-    from rastlib.stylize import AlphaBlend
+    from rastlib.model.stylize import AlphaBlend
     model = load_model()
     c = load_image(list_images(demo_style_dir())[0], size=50)
     s = load_image(list_images(demo_style_dir())[1], size=40)
@@ -119,9 +119,10 @@ def test_imports_run_one_way_and_images_get_the_usual_mode(tmp_path):
     import ast
     import os
     from pathlib import Path
-    import rastlib.stylize
+
+    import rastlib.model.stylize
     from rastlib.data import save_image
-    tree = ast.parse(Path(rastlib.stylize.__file__).read_text())
+    tree = ast.parse(Path(rastlib.model.stylize.__file__).read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not {m for m in imported if m and m.split(".")[-1] in ("viz", "batch")}
     umask = os.umask(0o022)
@@ -135,10 +136,10 @@ def test_imports_run_one_way_and_images_get_the_usual_mode(tmp_path):
 def test_bf16_inference_matches_fp32_and_auto_follows_the_hardware(monkeypatch):
     """precision="bf16" runs T and the slider under bf16 autocast with the weights still fp32: the image is the
     fp32 one within 30 dB PSNR; "auto" is bf16 exactly where the CPU names a bf16 unit; anything else is refused."""
-    from rastlib import checkpoint as C
-    from rastlib import probe
     from rastlib.data import load_image
-    from rastlib.stylize import AlphaBlend
+    from rastlib.model.stylize import AlphaBlend
+    from rastlib.train import checkpoint as C
+    from rastlib.train import probe
     c, s = load_image(CONTENT, size=96), load_image(STYLE, size=96)
     fp32, bf16 = C.load_model(precision="fp32"), C.load_model(precision="bf16")
     assert all(p.dtype == torch.float32 for p in bf16.parameters())

@@ -5,12 +5,13 @@ import os
 import pytest
 import torch
 
-from rastlib import checkpoint as C
-from rastlib import losses as L
-from rastlib.config import make_config
-from rastlib.encoder import VGGEncoder
 from rastlib.errors import CheckpointError
-from rastlib.train import Trainer, TrainingError, read_log
+from rastlib.model.encoder import VGGEncoder
+from rastlib.train import Trainer, TrainingError
+from rastlib.train import checkpoint as C
+from rastlib.train import losses as L
+from rastlib.train import read_log
+from rastlib.train.config import make_config
 
 
 def random_encoder():
@@ -234,7 +235,7 @@ def test_the_training_system_alone_gives_and_takes_its_state():
     """`TrainingSystem` (what is trained) without the loop: built in a fixed order from the seed, its state moves
     whole into another system, the frozen part is out of the generator's parameters, and the generator step's
     hold on the discriminators is released after it."""
-    from rastlib.system import TrainingSystem
+    from rastlib.train.system import TrainingSystem
     cfg = make_config("smoke", freeze=("transform",))
 
     def build(seed):

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from rastlib.checkpoint import load_model
-from rastlib.cli import main
+from rastlib.app.cli import main
+from rastlib.app.demo import demo_pairs
 from rastlib.data import demo_content_dir, demo_style_dir, list_images, load_image
-from rastlib.demo import demo_pairs
 from rastlib.errors import CheckpointError
-from rastlib.upstream import compare, load_upstream, save_official
+from rastlib.eval.upstream import compare, load_upstream, save_official
+from rastlib.train.checkpoint import load_model
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rastlib.verdicts import (Claim, claim_stats, critical_t, detectable_difference, holm, judge,
-                              verdicts_markdown)
+from rastlib.lab.verdicts import Claim, claim_stats, critical_t, detectable_difference, holm, judge, verdicts_markdown
 
 
 def _rows(a, b, seeds_b=None, metric="m"):

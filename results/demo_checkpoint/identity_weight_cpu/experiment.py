@@ -3,10 +3,10 @@ Arm A: the official rast_wacv weights (identity pixel 50, feature 1). Arm B: ide
 Both from the committed checkpoint, same seed (same batches), 60 warm-up steps then 240 generator steps."""
 import sys
 import torch
-from rastlib.checkpoint import DEMO_CHECKPOINT
+from rastlib.train.checkpoint import DEMO_CHECKPOINT
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
-from rastlib.metrics import load_eval_set
-from rastlib.recipe import PHASES, WORKING_GATE, Phase, phase_config, run_phase
+from rastlib.eval.metrics import load_eval_set
+from rastlib.app.recipe import PHASES, WORKING_GATE, Phase, phase_config, run_phase
 
 arm = sys.argv[1]
 torch.set_num_threads(1)

@@ -1,0 +1,224 @@
+"""Every loss term of RAST and of the seed paper, each a small named function of a `RestorationGraph`.
+
+Distances (official `net_v19.py`), on the VGG taps φ_1 … φ_5 (relu1_1 … relu5_1):
+
+    Dc(a, b) = Σ_{l∈{4,5}} MSE(mvn φ_l(a), mvn φ_l(b))                      content distance
+    Ds(a, b) = Σ_{l=1..5} MSE(μ φ_l(a), μ φ_l(b)) + MSE(σ φ_l(a), σ φ_l(b))   style distance
+
+`LOSS_TERMS` maps each term's name to its function; a run's weights (config.LOSS_PRESETS) use the same names,
+weight 0 turns a term off. `SEED_GROUPS` maps the seed paper's groups Lc, Ls, Lr, La, Lid, Lmr, LLPIPS to terms.
+"""
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..model.ops import calc_mean_std, mean_variance_norm
+
+
+def content_distance(fa, fb):
+    """Dc: MSE of the mean-variance-normalised relu4_1 and relu5_1 features."""
+    return sum(F.mse_loss(mean_variance_norm(fa[l]), mean_variance_norm(fb[l])) for l in (3, 4))
+
+
+def style_distance(fa, fb):
+    """Ds: MSE of the per-channel means plus MSE of the per-channel stds, summed over relu1_1 … relu5_1."""
+    total = 0.0
+    for a, b in zip(fa, fb):
+        (ma, sa), (mb, sb) = calc_mean_std(a), calc_mean_std(b)
+        total = total + F.mse_loss(ma, mb) + F.mse_loss(sa, sb)
+    return total
+
+
+# --- restoration (the "replaced" RAST of WACV 2023) -----------------------------------------------------------
+
+def content_transitive(g):
+    """Dc(I_c', I_c) + Dc(I_s'', I_s): a restoration keeps the content of the image it restores."""
+    return content_distance(g.feats("I_c'"), g.feats("I_c")) + content_distance(g.feats("I_s''"), g.feats("I_s"))
+
+
+def style_transitive(g):
+    """Ds(I_s', I_s) + Ds(I_c'', I_c): a restoration gets back the style of the image it restores."""
+    return style_distance(g.feats("I_s'"), g.feats("I_s")) + style_distance(g.feats("I_c''"), g.feats("I_c"))
+
+
+def content_restoration(g):
+    """Dc(I_c', I_c'') + Dc(I_s', I_s''): the right and left restoration branches agree in content."""
+    return (content_distance(g.feats("I_c'"), g.feats("I_c''"))
+            + content_distance(g.feats("I_s'"), g.feats("I_s''")))
+
+
+def style_restoration(g):
+    """Ds(I_c', I_c'') + Ds(I_s', I_s''): the two branches agree in style."""
+    return (style_distance(g.feats("I_c'"), g.feats("I_c''"))
+            + style_distance(g.feats("I_s'"), g.feats("I_s''")))
+
+
+def style_difference(g):
+    """1/(Ds(I_o, I_c) + ε) + 1/(Ds(I_o', I_s) + ε): push each output's style away from its content source.
+
+    The official code has no ε (1/Ds); ε (LossSettings.style_difference_eps) guards against division by zero.
+    """
+    eps = g.settings.style_difference_eps
+    return (1.0 / (style_distance(g.feats("I_o"), g.feats("I_c")) + eps)
+            + 1.0 / (style_distance(g.feats("I_o'"), g.feats("I_s")) + eps))
+
+
+def identity_pixel(g):
+    """MSE(I_cc, I_c) + MSE(I_ss, I_s): an image stylised by itself comes back unchanged (pixels)."""
+    return F.mse_loss(g["I_cc"], g["I_c"]) + F.mse_loss(g["I_ss"], g["I_s"])
+
+
+def identity_feature(g):
+    """Σ_l MSE(φ_l(I_cc), φ_l(I_c)) + MSE(φ_l(I_ss), φ_l(I_s)) on the raw VGG taps."""
+    return sum(F.mse_loss(a, b) for x, y in (("I_cc", "I_c"), ("I_ss", "I_s"))
+               for a, b in zip(g.feats(x), g.feats(y)))
+
+
+def info_nce(z, positive, negative, tau):
+    """Σ over anchors of the InfoNCE cross-entropy: the positive is target 0 among [positive, negatives].
+
+    z: [B, D] L2-normalised embeddings; positive/negative: [B, B] boolean masks (one positive per anchor).
+    Anchors without a positive or without negatives are skipped.
+    """
+    loss, used = z.new_zeros(()), 0
+    for i in range(z.shape[0]):
+        pos, neg = positive[i].nonzero().flatten(), negative[i].nonzero().flatten()
+        if len(pos) == 0 or len(neg) == 0:
+            continue
+        logits = torch.cat([z[i] @ z[pos[:1]].T, z[i] @ z[neg].T]) / tau
+        loss = loss + F.cross_entropy(logits[None], torch.zeros(1, dtype=torch.long, device=z.device))
+        used += 1
+    if used == 0:
+        raise ConfigError("the contrastive losses need a batch with the pair trick (batch_size ≥ 4, even)")
+    return loss
+
+
+def _pair_masks(g):
+    if g.content_ids is None or g.style_ids is None or g.heads is None:
+        raise ConfigError("contrastive losses need content_ids, style_ids and projection heads in the graph")
+    c, s = g.content_ids, g.style_ids
+    same_c, same_s = c[:, None] == c[None], s[:, None] == s[None]
+    return same_c, same_s, ~same_c & ~same_s
+
+
+def contrastive_style(g):
+    """InfoNCE on the style embedding of I_o: positive = same style, other content; negatives = both differ."""
+    same_c, same_s, negative = _pair_masks(g)
+    return info_nce(g.projections()[0], same_s & ~same_c, negative, g.settings.tau)
+
+
+def contrastive_content(g):
+    """InfoNCE on the content embedding of I_o: positive = same content, other style; negatives = both differ."""
+    same_c, same_s, negative = _pair_masks(g)
+    return info_nce(g.projections()[1], same_c & ~same_s, negative, g.settings.tau)
+
+
+def lsgan(d, x, target):
+    """Σ over the discriminator's scales of mean((D(x) − target)²); target 1 = real, 0 = fake."""
+    return sum(torch.mean((out - target) ** 2) for out in d(x))
+
+
+def adversarial(g):
+    """Generator side of LSGAN: D1(I_o) → 1 (looks like a painting), D2(I_o') → 1 (looks like a photo)."""
+    return lsgan(g.d_style, g["I_o"], 1.0) + lsgan(g.d_content, g["I_o'"], 1.0)
+
+
+def discriminator_loss(g):
+    """Discriminator side of LSGAN on detached fakes: D1 real I_s / fake I_o, D2 real I_c / fake I_o'."""
+    return (lsgan(g.d_style, g["I_s"], 1.0) + lsgan(g.d_style, g["I_o"].detach(), 0.0)
+            + lsgan(g.d_content, g["I_c"], 1.0) + lsgan(g.d_content, g["I_o'"].detach(), 0.0))
+
+
+# --- direct losses of the "combined" variant (TOMM 2024) and of SANet ---------------------------------------
+
+def direct_content(g):
+    """Dc(I_o, I_c) + Dc(I_o', I_s): each output keeps the content of its content source."""
+    return content_distance(g.feats("I_o"), g.feats("I_c")) + content_distance(g.feats("I_o'"), g.feats("I_s"))
+
+
+def direct_style(g):
+    """Ds(I_o, I_s) + Ds(I_o', I_c): each output takes the style of its style source."""
+    return style_distance(g.feats("I_o"), g.feats("I_s")) + style_distance(g.feats("I_o'"), g.feats("I_c"))
+
+
+# --- the seed paper's new terms -----------------------------------------------------------------------------
+
+def idempotency(g):
+    """‖T(T(I_c, I_s), I_s) − T(I_c, I_s)‖² (pixel MSE).
+
+    The target I_o is detached: re-stylising must leave I_o unchanged; gradients flow through both passes of
+    the re-stylisation (I_o is its input), not into pulling I_o towards its own re-stylisation.
+    """
+    return F.mse_loss(g["I_oo"], g["I_o"].detach())
+
+
+def downscale(x, side):
+    """Area-downscale [B,3,H,W] so its shorter side is `side` (no-op when already at most that)."""
+    h, w = x.shape[-2:]
+    if min(h, w) <= side:
+        return x
+    r = side / min(h, w)
+    return F.interpolate(x, size=(max(1, round(h * r)), max(1, round(w * r))), mode="area")
+
+
+def multirestoration(g):
+    """Σ_r ‖R(S_r(I_o)) − S_r(I_c)‖² with S_r a downscale to r ∈ scales and R(x) = T(x, S_r(I_c)).
+
+    The content restoration must work at low resolution too (the seed's L_mr, scales 256/128/64). Scales at
+    or above the training crop are the full resolution; duplicates are counted once.
+    """
+    sides = sorted({min(r, *g["I_c"].shape[-2:]) for r in g.settings.multirestoration_scales}, reverse=True)
+    total = 0.0
+    for side in sides:
+        c, o = downscale(g["I_c"], side), downscale(g["I_o"], side)
+        with torch.no_grad():
+            fc = g.model.encode(c)
+        total = total + F.mse_loss(g.decode_transfer(g.model.encode(o), fc), c)
+    return total
+
+
+def lpips(g):
+    """LPIPS(I_o, I_c) + LPIPS(I_o', I_s): perceptual distance of each output to its content source (seed L_LPIPS)."""
+    return g.perceptual(g["I_o"], g["I_c"]).mean() + g.perceptual(g["I_o'"], g["I_s"]).mean()
+
+
+LOSS_TERMS = {
+    "content_transitive": content_transitive,
+    "style_transitive": style_transitive,
+    "content_restoration": content_restoration,
+    "style_restoration": style_restoration,
+    "style_difference": style_difference,
+    "identity_pixel": identity_pixel,
+    "identity_feature": identity_feature,
+    "contrastive_content": contrastive_content,
+    "contrastive_style": contrastive_style,
+    "adversarial": adversarial,
+    "direct_content": direct_content,
+    "direct_style": direct_style,
+    "idempotency": idempotency,
+    "multirestoration": multirestoration,
+    "lpips": lpips,
+}
+
+# The seed writes L = λc Lc + λs Ls + λr Lr + λa La + λid Lid + λmr Lmr + λLPIPS LLPIPS. Our mapping
+# (identity, contrastive and style difference are always on; the seed does not name them):
+SEED_GROUPS = {
+    "content": ("direct_content", "content_transitive"),
+    "style": ("direct_style", "style_transitive"),
+    "restoration": ("content_restoration", "style_restoration"),
+    "adversarial": ("adversarial",),
+    "idempotency": ("idempotency",),
+    "multirestoration": ("multirestoration",),
+    "lpips": ("lpips",),
+}
+
+
+# Terms that compare each image only with itself: a run with only these on needs no pair trick.
+IDENTITY_TERMS = ("identity_pixel", "identity_feature")
+
+
+def compute_losses(g, weights):
+    """Evaluate every term with a nonzero weight. Returns ({name: unweighted value}, weighted total)."""
+    values = {name: LOSS_TERMS[name](g) for name, w in weights.items() if w}
+    total = sum(weights[name] * v for name, v in values.items())
+    return values, total

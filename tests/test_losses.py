@@ -276,3 +276,48 @@ def test_restoration_graph_builds_every_image_by_the_papers_formula():
     assert g.n_transfers == len(expected)  # each image made once, however often it is asked for
     g["I_o"], g.feats("I_c'")
     assert g.n_transfers == len(expected)
+
+
+def test_info_nce_equals_the_anchor_by_anchor_loop_on_random_masks():
+    """The masked form against the loop it replaced (skipping anchors without a positive or a negative)."""
+    g = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        n = int(torch.randint(2, 9, (1,), generator=g))
+        z = F.normalize(torch.randn(n, 6, generator=g), dim=1)
+        positive, negative = torch.rand(n, n, generator=g) < 0.4, torch.rand(n, n, generator=g) < 0.5
+        negative &= ~positive  # disjoint, as the pair trick's are
+        positive[0], negative[0] = torch.arange(n) == 1, torch.arange(n) != 1  # at least one anchor counts
+        expected = 0.0
+        for i in range(n):
+            pos, neg = positive[i].nonzero().flatten(), negative[i].nonzero().flatten()
+            if len(pos) and len(neg):
+                logits = torch.cat([z[i] @ z[pos[:1]].T, z[i] @ z[neg].T]) / 0.2
+                expected += float(F.cross_entropy(logits[None], torch.zeros(1, dtype=torch.long)))
+        assert float(L.info_nce(z, positive, negative, 0.2)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_loss_terms_ask_the_device_for_no_value(tmp_path):
+    """A GPU step runs ahead of Python until something asks for a value; the default preset's loss terms ask
+    none (the step's only questions are its finite checks and the one read of the logged values: train.loop).
+    Checked on the CPU by watching for the calls that would wait: nonzero, item, tolist, bool of a tensor."""
+    from torch.overrides import TorchFunctionMode
+
+    from rastlib.train import Trainer
+    from rastlib.train.config import make_config
+
+    class Waits(TorchFunctionMode):
+        asked = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", str(func))
+            if name in ("nonzero", "item", "tolist", "__bool__", "cpu", "numpy"):
+                self.asked.append(name)
+            return func(*args, **(kwargs or {}))
+
+    trainer = Trainer(make_config("smoke", batch_size=8, out_dir=str(tmp_path)), resume=False)
+    graph = trainer.graph(*next(trainer.batches()))
+    with Waits():
+        values, total = L.compute_losses(graph, trainer.cfg.weights)
+    assert {k for k, w in trainer.cfg.weights.items() if w} <= set(values)
+    # on the CPU info_nce checks its masks (a bool of a CPU tensor); on a GPU that check is not made
+    assert Waits.asked == ["__bool__", "__bool__"], Waits.asked

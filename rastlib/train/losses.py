@@ -77,20 +77,20 @@ def identity_feature(g):
 def info_nce(z, positive, negative, tau):
     """Σ over anchors of the InfoNCE cross-entropy: the positive is target 0 among [positive, negatives].
 
-    z: [B, D] L2-normalised embeddings; positive/negative: [B, B] boolean masks (one positive per anchor).
-    Anchors without a positive or without negatives are skipped.
+    z: [B, D] L2-normalised embeddings; positive/negative: disjoint [B, B] boolean masks (an anchor's first
+    positive is its positive). Anchors without a positive or without negatives are skipped. All anchors at once,
+    by masks: nothing here asks the device for a value (a GPU step runs on without waiting), except the check
+    that some anchor counts, made only where the masks are on the CPU (a Trainer refuses a batch too small for
+    any).
     """
-    loss, used = z.new_zeros(()), 0
-    for i in range(z.shape[0]):
-        pos, neg = positive[i].nonzero().flatten(), negative[i].nonzero().flatten()
-        if len(pos) == 0 or len(neg) == 0:
-            continue
-        logits = torch.cat([z[i] @ z[pos[:1]].T, z[i] @ z[neg].T]) / tau
-        loss = loss + F.cross_entropy(logits[None], torch.zeros(1, dtype=torch.long, device=z.device))
-        used += 1
-    if used == 0:
+    sims = z @ z.T / tau
+    first = positive & (positive.cumsum(dim=1) == 1)  # each anchor's first positive, one-hot
+    used = first.any(dim=1) & negative.any(dim=1)
+    if positive.device.type == "cpu" and not bool(used.any()):
         raise ConfigError("the contrastive losses need a batch with the pair trick (batch_size ≥ 4, even)")
-    return loss
+    lse = sims.masked_fill(~(first | negative), float("-inf")).logsumexp(dim=1)
+    per_anchor = lse - (sims * first).sum(dim=1)
+    return torch.where(used, per_anchor, torch.zeros_like(per_anchor)).sum()
 
 
 def _pair_masks(g):

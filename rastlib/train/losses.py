@@ -83,14 +83,16 @@ def info_nce(z, positive, negative, tau):
     that some anchor counts, made only where the masks are on the CPU (a Trainer refuses a batch too small for
     any).
     """
-    sims = z @ z.T / tau
     first = positive & (positive.cumsum(dim=1) == 1)  # each anchor's first positive, one-hot
     used = first.any(dim=1) & negative.any(dim=1)
     if positive.device.type == "cpu" and not bool(used.any()):
         raise ConfigError("the contrastive losses need a batch with the pair trick (batch_size ≥ 4, even)")
-    lse = sims.masked_fill(~(first | negative), float("-inf")).logsumexp(dim=1)
-    per_anchor = lse - (sims * first).sum(dim=1)
-    return torch.where(used, per_anchor, torch.zeros_like(per_anchor)).sum()
+    with torch.autocast(z.device.type, enabled=False):  # fp32: a well-separated anchor's loss is ~1e-2 of its
+        z = z.float()                                    # logits (~5), below bf16's resolution there
+        sims = z @ z.T / tau
+        lse = sims.masked_fill(~(first | negative), float("-inf")).logsumexp(dim=1)
+        per_anchor = lse - (sims * first).sum(dim=1)
+        return torch.where(used, per_anchor, torch.zeros_like(per_anchor)).sum()
 
 
 def _pair_masks(g):

@@ -46,10 +46,8 @@ def start_point():
 def diagnose_checkpoint(ckpt, phase):
     """`diagnose` of a training checkpoint's generator on the evaluation split, as the phase logs it."""
     from rastlib.eval.metrics import diagnose, load_eval_set
-    from rastlib.model import RAST
-    cfg = ckpt["config"]
-    model = RAST(cfg["encoder"], cfg.get("encoder_path") or None, cfg.get("architecture", "full"))
-    model.load_generator_state(ckpt["generator"])
+    from rastlib.train.checkpoint import model_of
+    model = model_of(ckpt)
     paintings = load_eval_set(demo_eval_style_dir()) if phase.stylise else None
     return {"step": ckpt["step"], **diagnose(model.eval(), load_eval_set(demo_eval_content_dir()), paintings)}
 

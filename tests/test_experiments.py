@@ -285,6 +285,21 @@ def test_variants_of_one_seed_see_the_same_batches_from_the_same_weights(tmp_pat
     assert not torch.equal(torch.cat(next(other_seed)), batches[0][0])
 
 
+def test_gradient_norms_scale_with_each_weight_and_skip_terms_switched_off(tmp_path):
+    from rastlib.train.config import make_config
+    base = dict(out_dir=str(tmp_path / "run"), loss_preset="sanet", batch_size=2,
+                encoder="random")
+    cfg_one = make_config("smoke", **base, weights={"multirestoration": 1.0})
+    one = E.config_gradient_norms(cfg_one, batches=1)
+    three = E.config_gradient_norms(make_config("smoke", **base, weights={"multirestoration": 3.0,
+                                                                         "direct_style": 0.0}), batches=1)
+    assert set(one) == {k for k, w in cfg_one.weights.items() if w} and "multirestoration" in one
+    assert set(three) == set(one) - {"direct_style"}
+    assert all(v > 0 for v in one.values())
+    assert three["multirestoration"] == pytest.approx(3 * one["multirestoration"], rel=1e-4)
+    assert three["direct_content"] == pytest.approx(one["direct_content"], rel=1e-4)  # same start, same batch
+
+
 def test_training_multirestoration_scales_are_below_the_crop():
     b = E.check_parameters("demo")
     assert E.variant_config(replace(b, crop_size=128), "full", 0).multirestoration_scales == (128, 64, 32)

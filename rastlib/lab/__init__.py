@@ -29,14 +29,14 @@ from .runs import (EVAL_FUNCTIONS, FIGURE_PAIRS, code_digests, eval_key, eval_pa
                    figure_pairs, inference_seconds, parameters_m, read_record, record_path, run_comparison,
                    train_step_seconds, train_variant, write_record)
 from .variants import (ABLATION, BUDGETS, NEW_TERMS, VARIANTS, Budget, at_repo_root, balanced_weights, check_parameters,
-                       gradient_norms, restoration_metrics, run_dir, variant_config)
+                       config_gradient_norms, gradient_norms, restoration_metrics, run_dir, variant_config)
 from .verdicts import RULE, Claim, judge, verdicts_markdown
 
 __all__ = [
     "ABLATION", "BUDGETS", "Budget", "Claim", "EQUIVALENCE_MARGIN", "EVAL_CODE", "EVAL_FUNCTIONS", "FIGURE_PAIRS",
     "LPIPS_SCORE", "NEW_TERMS", "RESTORATION", "RULE", "STYLISATION", "TRAIN_CODE", "VARIANTS", "aggregate",
     "art_fid_line", "at_repo_root", "balanced_weights", "baseline_checkpoint", "check_outputs", "check_parameters",
-    "code_digest", "code_digests", "colour_preservation", "eval_key", "eval_pairs", "evaluate_run",
+    "code_digest", "code_digests", "colour_preservation", "config_gradient_norms", "eval_key", "eval_pairs", "evaluate_run",
     "evaluation_nets", "figure_pairs", "figure_views", "file_digest", "gradient_norms", "inference_seconds",
     "judge", "label_claims", "listing_digest", "parameters_m", "read_record", "record_path", "restoration_metrics",
     "run_comparison", "run_dir", "run_key", "seed_claims", "speed_rows", "train_step_seconds", "train_variant",

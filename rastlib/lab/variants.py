@@ -167,12 +167,19 @@ NEW_TERMS = ("idempotency", "multirestoration", "lpips")  # the seed gives no we
 def gradient_norms(budget, variant="full", seed=0, batches=2):
     """{term: mean over `batches` batches of ‖w·∇_θ L_term‖}: how hard each weighted loss term pulls the trained
     parameters θ (transform + decoder) of `variant` at its starting weights."""
+    return config_gradient_norms(variant_config(budget, variant, seed), batches)
+
+
+def config_gradient_norms(cfg, batches=2):
+    """{term: mean over `batches` batches of ‖w·∇_θ L_term‖} for every term with a nonzero weight in `cfg`, from
+    its `init_from` (or a fresh model), on its first batches. A term's weight scales its pull linearly, so a
+    config with the candidate terms at weight 1 gives their unweighted pulls."""
     import tempfile
 
     from ..train.loop import Trainer
     from ..train.losses import LOSS_TERMS
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(replace(variant_config(budget, variant, seed), out_dir=tmp), resume=False)
+        trainer = Trainer(replace(cfg, out_dir=tmp), resume=False)
         params = [p for p in trainer.model.parameters() if p.requires_grad]
         sums, it = {}, trainer.batches()
         for _ in range(batches):

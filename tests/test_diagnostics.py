@@ -1,4 +1,5 @@
 """The collapse diagnostics on constructed models whose right answers are known, and the recipe's phase gates."""
+import contextlib
 import json
 
 import numpy as np
@@ -25,6 +26,9 @@ class Constructed(torch.nn.Module):
 
     def encode(self, x, upto=5, first=0):
         return [None] * first + [x] * (upto - first)
+
+    def inference_autocast(self):
+        return contextlib.nullcontext()
 
     def decode_transfer(self, content_feats, style_feats):
         c, s = content_feats[3], style_feats[3]
@@ -91,6 +95,25 @@ def test_the_bars_style_movement_is_the_stricter_of_the_two_networks(scores):
         assert d["style_movement_2nd"] == min(d["style_movement_alex"], d["style_movement_vgg16"])
     texture = scores["texture"]  # one fixed texture: the two networks disagree on how far it moved
     assert texture["style_movement_alex"] != pytest.approx(texture["style_movement_vgg16"], rel=1e-3)
+
+
+def test_diagnose_in_bf16_runs_the_models_passes_in_bf16_and_measures_as_fp32_does(eval_set):
+    """The model's passes under bf16 autocast (the decoder's output is bf16), the measures from fp32 images: on the
+    committed checkpoint they agree with fp32's far inside the adoption rule's noise (T(c, c) 0.37 dB,
+    restoration 0.012: results/bench/diagnose_precision.md)."""
+    from rastlib.train.checkpoint import load_model
+    photos, paintings = eval_set[0][:3], eval_set[1][:3]
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        model, dtypes = load_model(precision=precision), set()
+        model.decoder.register_forward_hook(lambda m, i, o: dtypes.add(o.dtype))
+        runs[precision] = diagnose(model, photos, paintings), dtypes
+    assert runs["fp32"][1] == {torch.float32} and runs["bf16"][1] == {torch.bfloat16}
+    fp, bf = runs["fp32"][0], runs["bf16"][0]
+    assert bf["identity_psnr_content"] == pytest.approx(fp["identity_psnr_content"], abs=0.1)
+    assert bf["restoration_ssim"] == pytest.approx(fp["restoration_ssim"], abs=0.005)
+    assert bf["style_movement_2nd"] == pytest.approx(fp["style_movement_2nd"], rel=0.02)
+    assert bf["content_Dc_output"] == pytest.approx(fp["content_Dc_output"], rel=0.02)
 
 
 def test_diagnose_without_paintings_measures_identity_only(eval_set):
@@ -199,6 +222,8 @@ def test_recipe_runs_phases_through_their_gates(tmp_path):
     assert res["second"]["passed"] is False and res["second"]["step"] == 2  # gate failed at max_steps
     first_log = [json.loads(x) for x in (tmp_path / "first" / "diagnostics.jsonl").read_text().splitlines()]
     assert [d["step"] for d in first_log] == [0, 2]
+    amp = load_checkpoint(tmp_path / "first" / "checkpoint.pt")["config"]["amp"]  # the diagnoses ran as it trains
+    assert all(d["precision"] == ("bf16" if amp == "bf16" else "fp32") for d in first_log)
     assert "style_retrieval" in json.loads((tmp_path / "second" / "gate.json").read_text())["diagnostics"]
     # the second phase started from the first's weights, with the decoder frozen
     a, b = (load_checkpoint(tmp_path / n / "checkpoint.pt")["generator"] for n in ("first", "second"))

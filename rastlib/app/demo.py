@@ -114,15 +114,16 @@ DIAGNOSTICS = (  # (key, what it says); the bar's measures print their threshold
 
 
 def run_diagnose(out_dir="results/demo", checkpoint=None, size=256, device="cpu", content_dir=None,
-                 style_dir=None):
-    """`metrics.diagnose` of a checkpoint on the evaluation split (or given folders): writes diagnostics.json,
-    diagnostics.md and sheet.png (evaluation photos down, paintings across) to `out_dir`; returns the dict."""
+                 style_dir=None, precision="fp32"):
+    """`metrics.diagnose` of a checkpoint on the evaluation split (or given folders), its passes at `precision`
+    (`load_model`'s): writes diagnostics.json, diagnostics.md and sheet.png (evaluation photos down, paintings
+    across) to `out_dir`; returns the dict."""
     from ..eval.metrics import diagnose, load_eval_set
     t0 = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = Path(checkpoint or DEMO_CHECKPOINT)
-    model = load_model(ckpt_path, device=device)
+    model = load_model(ckpt_path, device=device, precision=precision)
     content_dir, style_dir = content_dir or demo_eval_content_dir(), style_dir or demo_eval_style_dir()
     photos, paintings = load_eval_set(content_dir, size).to(device), load_eval_set(style_dir, size).to(device)
     d, outputs = diagnose(model, photos, paintings, return_images=True)
@@ -132,7 +133,8 @@ def run_diagnose(out_dir="results/demo", checkpoint=None, size=256, device="cpu"
     result = {"checkpoint": portable(str(ckpt_path)), "step": step, "photos": portable(str(content_dir)),
               "paintings": portable(str(style_dir)),
               "n_photos": photos.shape[0], "n_paintings": paintings.shape[0], "size": f"{size}×{size} centre crop",
-              "diagnostics": d, "seconds": round(time.time() - t0, 1), "torch": str(torch.__version__)}
+              "diagnostics": d, "precision": model.precision, "seconds": round(time.time() - t0, 1),
+              "torch": str(torch.__version__)}
     (out / "diagnostics.json").write_text(json.dumps(result, indent=2))
     (out / "diagnostics.md").write_text(diagnostics_table(d))
     return result

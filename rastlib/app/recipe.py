@@ -201,16 +201,23 @@ def run_phase(phase, cfg, photos, paintings, progress=True, seconds=None, log=pr
         trainer.fit(steps=every - trainer.step % every, progress=progress)
         kept.append(_diagnose(trainer, phase, photos, paintings, diag_path))
         log(f"[{phase.name}] step {trainer.step}: " + ", ".join(f"{k} {v:.3g}" for k, v in kept[-1].items()
-                                                                   if k not in ("step", "seconds")))
+                                                                   if k not in ("step", "seconds", "precision")))
         if on_chunk is not None:
             on_chunk()
 
 
 def _diagnose(trainer, phase, photos, paintings, path):
+    """The run's diagnosis at its step, the model's passes in the precision it trains in (bf16 moves no measure
+    by more than a hundredth of the adoption rule's noise: results/bench/diagnose_precision.md)."""
     t0 = time.perf_counter()
     trainer.model.eval()
-    d = diagnose(trainer.model, photos, paintings if phase.stylise else None)
-    record = {"step": trainer.step, **d, "seconds": round(time.perf_counter() - t0, 1)}
+    trainer.model.precision = "bf16" if trainer.cfg.amp == "bf16" else "fp32"
+    try:
+        d = diagnose(trainer.model, photos, paintings if phase.stylise else None)
+    finally:
+        trainer.model.precision = "fp32"
+    record = {"step": trainer.step, **d, "precision": "bf16" if trainer.cfg.amp == "bf16" else "fp32",
+              "seconds": round(time.perf_counter() - t0, 1)}
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
     return record

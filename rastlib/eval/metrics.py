@@ -250,23 +250,32 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
       relu4 (`style_net`'s where one is given), `layout_retrieval`; NaN without the AlexNet;
     - restoration_ssim: SSIM(T(T(c_i, s_j), c_i), c_i).
     Dc/Ds use the fixed `metric_encoder`. Without paintings only the content identity is measured (cheap).
+    The model's passes run at its `precision` (bf16 autocast where it is "bf16"; the bar is judged in fp32);
+    every measure is computed in fp32 on the fp32 images.
     """
     enc = encoder or metric_encoder(photos.device)
     upto = model.transform.levels
-    fc = model.encode(photos, upto, first=3)
-    cc = model.decode_transfer(fc, fc).clamp(0, 1)
+
+    def passes(fn):  # the model's passes at its precision, their image back in fp32
+        with model.inference_autocast():
+            return fn().float().clamp(0, 1)
+
+    with model.inference_autocast():
+        fc = model.encode(photos, upto, first=3)
+    cc = passes(lambda: model.decode_transfer(fc, fc))
     out = {"identity_psnr_content": psnr(photos, cc).mean().item(),
            "identity_ssim_content": ssim(photos, cc).mean().item()}
     if paintings is None:
         return (out, None) if return_images else out
     n, m, dev = photos.shape[0], paintings.shape[0], photos.device
-    fs = model.encode(paintings, upto, first=3)
-    ss = model.decode_transfer(fs, fs).clamp(0, 1)
+    with model.inference_autocast():
+        fs = model.encode(paintings, upto, first=3)
+    ss = passes(lambda: model.decode_transfer(fs, fs))
     out.update(identity_psnr_style=psnr(paintings, ss).mean().item(),
                identity_ssim_style=ssim(paintings, ss).mean().item())
     # T(c_i, s_j) for every pair, one painting at a time (the photos' features are reused).
-    outputs = torch.stack([model.decode_transfer(fc, [None if f is None else f[j:j + 1].expand(n, *f.shape[1:])
-                                               for f in fs]).clamp(0, 1) for j in range(m)], dim=1)
+    outputs = torch.stack([passes(lambda: model.decode_transfer(
+        fc, [None if f is None else f[j:j + 1].expand(n, *f.shape[1:]) for f in fs])) for j in range(m)], dim=1)
     flat = outputs.flatten(0, 1)                                    # row i*m + j = T(c_i, s_j)
     f_out, f_c, f_s = enc(flat), enc(photos), enc(paintings)
     st_out, st_s = _stats(f_out), _stats(f_s)
@@ -296,7 +305,7 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
         out[f"style_movement_{name}"] = torch.exp((before.log() - after.clamp_min(1e-12).log()).mean()).item()
     if style_net is None:  # the bar's measure: the stricter of the networks at hand (NaN: none at hand)
         out["style_movement_2nd"] = min((out[f"style_movement_{name}"] for name in nets), default=float("nan"))
-    restored = torch.cat([model.decode_transfer(model.encode(outputs[:, j], upto, first=3), fc).clamp(0, 1)
+    restored = torch.cat([passes(lambda: model.decode_transfer(model.encode(outputs[:, j], upto, first=3), fc))
                           for j in range(m)])                        # row j*n + i = T(T(c_i, s_j), c_i)
     out["restoration_ssim"] = ssim(photos.repeat(m, 1, 1, 1), restored).mean().item()
     return (out, outputs) if return_images else out

@@ -124,7 +124,7 @@ def build_parser():
     g.add_argument("--style-dir", help="evaluation paintings (default: data/demo/eval/style)")
     g.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32",
                    help="of the model's passes (the measures are fp32 either way): fp32 (default, the bar's), "
-                        "bf16 autocast (~2x faster on a CPU with a bf16 unit), auto")
+                        "bf16 autocast (~1.5x faster on a CPU with a bf16 unit), auto")
 
     dl = sub.add_parser("download", help="download and unpack MS-COCO / WikiArt into --root (needs internet)")
     dl.add_argument("dataset", help="coco_train2014, coco_val2014 or wikiart")

@@ -29,6 +29,9 @@ def main():
     torch.set_num_threads(args.threads)
     cfg = Config(**json.loads(open(args.arm_json).read())["config"])
     arm_weights = dict(cfg.weights)
+    unknown = sorted(set(args.candidate) - set(arm_weights))
+    if unknown:
+        raise SystemExit(f"unknown loss term(s) {unknown}; known: {sorted(arm_weights)}")
     weights = {k: (1.0 if k in args.candidate and not v else v) for k, v in arm_weights.items()}
     norms = config_gradient_norms(replace(cfg, weights=weights, init_from=args.init), args.batches)
     unweighted = {k: n / weights[k] for k, n in norms.items()}

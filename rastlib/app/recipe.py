@@ -211,11 +211,12 @@ def _diagnose(trainer, phase, photos, paintings, path):
     by more than a hundredth of the adoption rule's noise: results/bench/diagnose_precision.md)."""
     t0 = time.perf_counter()
     trainer.model.eval()
-    precision = trainer.model.precision = "bf16" if trainer.cfg.amp == "bf16" else "fp32"
+    previous, precision = trainer.model.precision, "bf16" if trainer.cfg.amp == "bf16" else "fp32"
+    trainer.model.precision = precision
     try:
         d = diagnose(trainer.model, photos, paintings if phase.stylise else None)
     finally:
-        trainer.model.precision = "fp32"
+        trainer.model.precision = previous
     record = {"step": trainer.step, **d, "precision": precision, "seconds": round(time.perf_counter() - t0, 1)}
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")

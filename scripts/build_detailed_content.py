@@ -1,5 +1,7 @@
-"""Build the content folder of the data experiment (results/demo_checkpoint/data_detailed_paired/): the demo
-set's training photos plus 108 detailed photos and crops, in runs/data/content_detailed/ (not committed).
+"""Build the content folders of the data experiments (not committed): runs/data/content_detailed/ (the demo set's
+training photos plus 108 detailed photos and crops: results/demo_checkpoint/data_detailed_paired/) and
+runs/data/content_rebalanced/ (the same, less the zoom-3 crops of the smooth MATE and Plasma wallpapers: 241 files,
+half of them detailed, smaller on disk than data/demo/content).
 
     python scripts/build_detailed_content.py
 
@@ -12,6 +14,7 @@ camera, coins, brick, grass, gravel, clock_motion; scikit-image's data licences)
 where its short side allows crops of at least 256 px, as grid crops at zoom 2 and 3, each downscaled to at most
 384 px (JPEG quality 86) as scripts/build_demo_set.py does; near-uniform crops (grey std < 0.04) are dropped.
 """
+import re
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +26,7 @@ from PIL import Image, ImageOps
 
 OUT = Path("runs/data/content_detailed")
 ADDED = Path("runs/data/detailed_only")
+REBALANCED = Path("runs/data/content_rebalanced")
 SKIMAGE = ("motorcycle_left", "camera", "coins", "brick", "grass", "gravel", "clock_motion")
 
 
@@ -74,7 +78,20 @@ def main():
                 for d in (OUT, ADDED):
                     view.save(d / (f"{name}.jpg" if k == 0 else f"{name}_crop{k - 1}.jpg"), quality=86)
                 n += 1
-    print(f"{ADDED}: {n} files; {OUT}: {len(list(OUT.iterdir()))} files")
+    rebalance(OUT, REBALANCED)
+    print(f"{ADDED}: {n} files; {OUT}: {len(list(OUT.iterdir()))} files; "
+          f"{REBALANCED}: {len(list(REBALANCED.iterdir()))} files")
+
+
+def rebalance(src, out):
+    """Copy `src` without the wallpapers' zoom-3 crops (crop6 onwards of a mate_/plasma_ source: zoom 2 gives crops
+    0-5 of a landscape picture), so that the detailed photos are about half of the set instead of a quarter."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    for p in sorted(src.iterdir()):
+        m = re.match(r"(mate|plasma)_.*_crop(\d+)\.jpg$", p.name)
+        if not (m and int(m.group(2)) >= 6):
+            shutil.copy(p, out / p.name)
 
 
 if __name__ == "__main__":

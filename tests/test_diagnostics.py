@@ -360,3 +360,25 @@ def test_the_script_that_trains_the_demo_checkpoint_continues_its_record_and_exp
     trained = t.model.generator_state()["decoder"]
     key = next(iter(trained))
     assert torch.allclose(out["generator"]["decoder"][key].float(), trained[key], atol=1e-2)
+
+
+class Shifted(Constructed):
+    """T(c, c) = c plus a known error: a uniform tint (all of it in the low band) or a ±0.1 pixel checkerboard
+    (none of it: every 8×8 block averages it away)."""
+
+    def decode_transfer(self, content_feats, style_feats):
+        c = content_feats[3]
+        if self.kind == "tint":
+            return c + 0.1
+        yy, xx = torch.meshgrid(torch.arange(c.shape[-2]), torch.arange(c.shape[-1]), indexing="ij")
+        return c + 0.1 * (((yy + xx) % 2) * 2 - 1).to(c)
+
+
+def test_identity_psnr_splits_the_error_into_its_low_band():
+    from rastlib.eval.metrics import identity_psnr
+    photos = torch.full((3, 3, 32, 32), 0.5)
+    full, low = identity_psnr(Shifted("tint"), photos, band=8, batch=2)
+    assert len(full) == len(low) == 3
+    assert full == pytest.approx([20.0] * 3, abs=1e-3) and low == pytest.approx(full, abs=1e-3)
+    full, low = identity_psnr(Shifted("checkerboard"), photos, band=8)
+    assert full == pytest.approx([20.0] * 3, abs=1e-3) and min(low) > 60

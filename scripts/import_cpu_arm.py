@@ -1,7 +1,11 @@
 """Judge a CPU arm (`scripts/train_arm.py`, a run folder runs/arms/<name>/) by the rule that judges a device call,
 and commit it only if it is better.
 
-    python scripts/import_cpu_arm.py id4 [--phase rast] [--stopped "session ended"]
+    python scripts/import_cpu_arm.py id4 [--phase rast] [--stopped "session ended"] [--checkpoint averaged.pt]
+
+With --checkpoint, the judged generator is that file (a weight average of the arm's snapshots, `python -m rastlib
+average`; its sources go into the record's notes) instead of the arm's last checkpoint; the steps, log and
+diagnoses are still the arm's, up to its last checkpoint.
 
 The arm is packed as a device call's $OUT folder is (the checkpoint exported fp16 with the committed record plus
 one phase entry for the arm, its training log, its diagnoses and its step-probe table), then handed to
@@ -27,16 +31,23 @@ from rastlib.train import read_log  # noqa: E402
 from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_checkpoint  # noqa: E402
 
 
-def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEMO_CHECKPOINT):
-    """Write the arm in `run` into `out` as a device call's folder; returns the arm's phase entry."""
+def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEMO_CHECKPOINT, checkpoint=None):
+    """Write the arm in `run` into `out` as a device call's folder (the generator of `checkpoint`, default the
+    arm's last one); returns the arm's phase entry."""
     run, out = Path(run), Path(out)
-    ckpt = load_checkpoint(run / "checkpoint.pt")
+    ckpt = load_checkpoint(checkpoint or run / "checkpoint.pt")
+    if ckpt["kind"] == "inference":  # an averaged file: the arm's config, step and record, the file's generator
+        ckpt = {**load_checkpoint(run / "checkpoint.pt"), "generator": ckpt["generator"], "heads": ckpt["heads"],
+                "averaged_from": ckpt["record"].get("averaged_from")}
     arm = json.loads((run / "arm.json").read_text())
     record = load_checkpoint(committed).get("record", {})
     if record.get("recipe") != RECIPE:
         raise SystemExit(f"{committed} was not made by the recipe ({RECIPE}): an arm cannot extend its record")
     phase = next(p for p in PHASES if p.name == phase_name)
     notes = f"CPU arm {run.name}: {arm['argv'].get('notes') or ''} (scripts/train_arm.py {' '.join(_argv(arm))})"
+    if ckpt.get("averaged_from"):
+        notes += "; judged as the weight average of " + ", ".join(
+            f"{s['path']} (step {s['step']}, weight {s['weight']:.3g})" for s in ckpt["averaged_from"])
     phase = replace(phase, notes=notes)
     rows = paused_steps_clipped([{"phase": phase.name, **r} for r in read_log(run / "log.jsonl")
                                  if r["step"] < ckpt["step"]])
@@ -77,9 +88,10 @@ def main():
     ap.add_argument("name", help="the arm's name: runs/arms/<name>/")
     ap.add_argument("--phase", default="rast", help="the recipe phase the arm continues (its record's name)")
     ap.add_argument("--stopped", default="session ended", help="why the arm stopped, for the record")
+    ap.add_argument("--checkpoint", help="judge this file (e.g. a weight average) instead of the arm's last checkpoint")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        entry = pack_arm(Path("runs/arms") / args.name, tmp, args.phase, args.stopped)
+        entry = pack_arm(Path("runs/arms") / args.name, tmp, args.phase, args.stopped, checkpoint=args.checkpoint)
         print(f"arm {args.name}: {entry['steps']} steps, {entry['compute_seconds'] / 3600:.2f} h of training, "
               f"{entry['device']}")
         judge([tmp])

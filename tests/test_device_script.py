@@ -282,3 +282,15 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     diags = json.loads((tmp_path / "out" / "diagnostics.json").read_text())["during_training"]
     assert [d["step"] for d in diags] == [0, 2]  # the diagnosis past the checkpoint is not its own
     assert load_model(tmp_path / "out" / "rast_device_fp16.pt") is not None
+
+    # judged as a weight average (--checkpoint): the file's generator, the arm's record, the sources in the notes
+    from rastlib.train.averaging import average_checkpoints
+    from rastlib.train.checkpoint import export_inference
+    avg = average_checkpoints([run / "checkpoint.pt", DEMO_CHECKPOINT])
+    export_inference(avg, tmp_path / "avg.pt", record={"averaged_from": avg["averaged_from"]})
+    entry = pack_arm(run, tmp_path / "out_avg", checkpoint=tmp_path / "avg.pt")
+    packed = load_checkpoint(tmp_path / "out_avg" / "rast_device_fp16.pt")
+    name = next(iter(avg["generator"]["decoder"]))
+    assert torch.allclose(packed["generator"]["decoder"][name].float(), avg["generator"]["decoder"][name], atol=1e-2)
+    assert "weight average of" in entry["notes"] and "rast_demo_fp16.pt (step" in entry["notes"]
+    assert entry["steps"] == 2

@@ -156,6 +156,12 @@ def build_parser():
     x = sub.add_parser("export", help="write a training checkpoint's generator as an fp16 inference file")
     x.add_argument("checkpoint")
     x.add_argument("output")
+
+    v = sub.add_parser("average", help="average the generators of several checkpoints of one architecture into an "
+                                       "fp16 inference file (weight averaging: docs/training.md)")
+    v.add_argument("checkpoints", nargs="+", help="two or more checkpoints (training or inference files)")
+    v.add_argument("-o", "--output", required=True)
+    v.add_argument("--weights", type=float, nargs="+", help="one weight ≥ 0 per checkpoint (default: equal)")
     return p
 
 
@@ -321,6 +327,14 @@ def cmd_export(args):
     print(args.output)
 
 
+def cmd_average(args):
+    from ..train.averaging import average_checkpoints
+    from ..train.checkpoint import export_inference
+    ckpt = average_checkpoints(args.checkpoints, args.weights)
+    export_inference(ckpt, args.output, record={"averaged_from": ckpt["averaged_from"]})
+    print(args.output)
+
+
 def cmd_download(args):
     from ..data.download import DATASETS, prepare_dataset
     if args.dataset not in DATASETS:
@@ -329,7 +343,7 @@ def cmd_download(args):
 
 
 COMMANDS = {"stylize": cmd_stylize, "restore": cmd_restore, "train": cmd_train, "eval": cmd_eval,
-            "demo": cmd_demo, "export": cmd_export, "bench": cmd_bench, "batch": cmd_batch,
+            "demo": cmd_demo, "export": cmd_export, "average": cmd_average, "bench": cmd_bench, "batch": cmd_batch,
             "download": cmd_download, "compare-upstream": cmd_compare_upstream, "diagnose": cmd_diagnose}
 
 

@@ -382,3 +382,22 @@ def test_identity_psnr_splits_the_error_into_its_low_band():
     assert full == pytest.approx([20.0] * 3, abs=1e-3) and low == pytest.approx(full, abs=1e-3)
     full, low = identity_psnr(Shifted("checkerboard"), photos, band=8)
     assert full == pytest.approx([20.0] * 3, abs=1e-3) and min(low) > 60
+
+
+class GradProbe(Constructed):
+    """The identity stand-in, noting whether autograd records while it runs."""
+    grad_seen = []
+
+    def decode_transfer(self, content_feats, style_feats):
+        self.grad_seen.append(torch.is_grad_enabled())
+        return content_feats[3]
+
+
+def test_diagnose_and_identity_psnr_record_no_autograd_graph(eval_set):
+    """A graph kept over every output of the diagnosis (72 at 256 px) takes ~20 GB: the measures run without one."""
+    from rastlib.eval.metrics import identity_psnr
+    photos, paintings = eval_set
+    model = GradProbe("identity")
+    diagnose(model, photos[:2], paintings[:2])
+    identity_psnr(model, photos[:2])
+    assert model.grad_seen and not any(model.grad_seen)

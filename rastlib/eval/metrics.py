@@ -231,7 +231,6 @@ def _pairwise_stats_distance(sa, sb):
 
 
 @torch.no_grad()
-@torch.no_grad()
 def identity_psnr(model, photos, band=8, batch=8):
     """Per photo, the PSNR of the reconstruction T(c, c) against c, and the same after both are averaged over
     `band`×`band` blocks (the low band: tone and colour over regions, not fine detail); two lists of floats.
@@ -250,6 +249,7 @@ def identity_psnr(model, photos, band=8, batch=8):
     return full, low
 
 
+@torch.no_grad()
 def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return_images=False):
     """Measures that catch a collapsed model, on evaluation photos [N,3,H,W] and paintings [M,3,H,W] in [0, 1]
     (all of one size). Returns a flat dict (and, with `return_images`, the [N,M,3,H,W] outputs T(c_i, s_j)):

@@ -31,9 +31,11 @@ from rastlib.train import read_log  # noqa: E402
 from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_checkpoint  # noqa: E402
 
 
-def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEMO_CHECKPOINT, checkpoint=None):
+def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEMO_CHECKPOINT, checkpoint=None,
+             diagnosis=None):
     """Write the arm in `run` into `out` as a device call's folder (the generator of `checkpoint`, default the
-    arm's last one); returns the arm's phase entry."""
+    arm's last one); returns the arm's phase entry. `diagnosis`: that of an averaged `checkpoint`, appended to the
+    arm's diagnoses (marked "averaged") so that the record's last diagnosis is the judged generator's."""
     run, out = Path(run), Path(out)
     ckpt = load_checkpoint(checkpoint or run / "checkpoint.pt")
     if ckpt["kind"] == "inference":  # an averaged file: the arm's config, step and record, the file's generator
@@ -52,6 +54,8 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
     rows = paused_steps_clipped([{"phase": phase.name, **r} for r in read_log(run / "log.jsonl")
                                  if r["step"] < ckpt["step"]])
     diags = [d for d in read_diagnostics(run) if d["step"] <= ckpt["step"]]
+    if diagnosis is not None:
+        diags.append({"step": ckpt["step"], **diagnosis, "averaged": True})
     probe = json.loads((run / "cpu_probe.json").read_text()) if (run / "cpu_probe.json").is_file() else None
     cfg = ckpt["config"]
     part = 1 + sum(e["name"] == phase.name for e in record["phases"])
@@ -65,6 +69,19 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
         {"probe": probe or {"note": "no step probe: the arm set its numeric setting"},
          "during_training": [{"phase": phase.name, **d} for d in diags]}, indent=1))
     return entry
+
+
+def diagnose_file(path):
+    """The diagnosis of a checkpoint file on the evaluation split, as the arms diagnose (256 px, passes in bf16)."""
+    import torch
+
+    from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
+    from rastlib.eval.metrics import diagnose, load_eval_set
+    from rastlib.train.checkpoint import load_model
+    with torch.no_grad():
+        d = diagnose(load_model(path, precision="bf16"), load_eval_set(demo_eval_content_dir(), 256),
+                     load_eval_set(demo_eval_style_dir(), 256))
+    return {**d, "precision": "bf16"}
 
 
 def paused_steps_clipped(rows, factor=3):
@@ -91,7 +108,8 @@ def main():
     ap.add_argument("--checkpoint", help="judge this file (e.g. a weight average) instead of the arm's last checkpoint")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        entry = pack_arm(Path("runs/arms") / args.name, tmp, args.phase, args.stopped, checkpoint=args.checkpoint)
+        entry = pack_arm(Path("runs/arms") / args.name, tmp, args.phase, args.stopped, checkpoint=args.checkpoint,
+                         diagnosis=args.checkpoint and diagnose_file(args.checkpoint))
         print(f"arm {args.name}: {entry['steps']} steps, {entry['compute_seconds'] / 3600:.2f} h of training, "
               f"{entry['device']}")
         judge([tmp])

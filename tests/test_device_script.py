@@ -288,9 +288,11 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     from rastlib.train.checkpoint import export_inference
     avg = average_checkpoints([run / "checkpoint.pt", DEMO_CHECKPOINT])
     export_inference(avg, tmp_path / "avg.pt", record={"averaged_from": avg["averaged_from"]})
-    entry = pack_arm(run, tmp_path / "out_avg", checkpoint=tmp_path / "avg.pt")
+    entry = pack_arm(run, tmp_path / "out_avg", checkpoint=tmp_path / "avg.pt",
+                     diagnosis={"identity_psnr_content": 30.0})
     packed = load_checkpoint(tmp_path / "out_avg" / "rast_device_fp16.pt")
     name = next(iter(avg["generator"]["decoder"]))
     assert torch.allclose(packed["generator"]["decoder"][name].float(), avg["generator"]["decoder"][name], atol=1e-2)
     assert "weight average of" in entry["notes"] and "rast_demo_fp16.pt (step" in entry["notes"]
     assert entry["steps"] == 2
+    assert entry["last_diagnostics"][-1] == {"step": 2, "identity_psnr_content": 30.0, "averaged": True}

@@ -84,6 +84,11 @@ def diagnose_file(path):
     return {**d, "precision": "bf16"}
 
 
+def _averaged(path):
+    """Whether `path` is a weight average (`python -m rastlib average`)."""
+    return bool(path) and bool(load_checkpoint(path).get("record", {}).get("averaged_from"))
+
+
 def paused_steps_clipped(rows, factor=3):
     """The log rows with each step's seconds capped at `factor` × the median step: a step during which
     scripts/exclusive.sh paused the training (make test, a benchmark) logs the pause as its own time (up to
@@ -109,7 +114,7 @@ def main():
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         entry = pack_arm(Path("runs/arms") / args.name, tmp, args.phase, args.stopped, checkpoint=args.checkpoint,
-                         diagnosis=args.checkpoint and diagnose_file(args.checkpoint))
+                         diagnosis=diagnose_file(args.checkpoint) if _averaged(args.checkpoint) else None)
         print(f"arm {args.name}: {entry['steps']} steps, {entry['compute_seconds'] / 3600:.2f} h of training, "
               f"{entry['device']}")
         judge([tmp])

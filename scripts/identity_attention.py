@@ -84,8 +84,9 @@ def main():
              f"The evaluation photos at 256 px; the spread in fp32, T(c, c) with the model's passes in bf16; "
              f"{cpu_label()}. `scripts/identity_attention.py`.", ""]
     for ck in args.checkpoint:
-        spread = attention_spread(load_model(ck), photos)
-        model = load_model(ck, precision="bf16")
+        model = load_model(ck)
+        spread = attention_spread(model, photos)  # in fp32; the T(c, c) passes below in bf16
+        model.precision = "bf16"
         keys = list(next(iter(spread.values())))
         lines += [f"## {portable(ck)}", "", "Attention of transform(c, c), per query:", "",
                   "| level | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]

@@ -73,14 +73,11 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
 
 def diagnose_file(path):
     """The diagnosis of a checkpoint file on the evaluation split, as the arms diagnose (256 px, passes in bf16)."""
-    import torch
-
     from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
     from rastlib.eval.metrics import diagnose, load_eval_set
     from rastlib.train.checkpoint import load_model
-    with torch.no_grad():
-        d = diagnose(load_model(path, precision="bf16"), load_eval_set(demo_eval_content_dir(), 256),
-                     load_eval_set(demo_eval_style_dir(), 256))
+    d = diagnose(load_model(path, precision="bf16"), load_eval_set(demo_eval_content_dir(), 256),
+                 load_eval_set(demo_eval_style_dir(), 256))
     return {**d, "precision": "bf16"}
 
 

@@ -11,14 +11,12 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
 from rastlib.app.recipe import cpu_label
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.eval.metrics import diagnose, load_eval_set
 from rastlib.paths import portable
 from rastlib.train.averaging import average_checkpoints
-from rastlib.train.checkpoint import model_of
+from rastlib.train.checkpoint import load_model
 
 OUT = Path("results/demo_checkpoint/averaged")
 COLUMNS = (("identity_psnr_content", "T(c, c) dB", 2), ("identity_ssim_content", "identity SSIM", 3),
@@ -34,13 +32,10 @@ def parse(spec):
     return name, paths.split("+"), [float(w) for w in weights.split(",")] if weights else None
 
 
-@torch.no_grad()
 def diagnose_average(paths, weights, photos, paintings):
     """The diagnosis of the average of `paths` (the passes in bf16), and its sources."""
     ckpt = average_checkpoints(paths, weights)
-    model = model_of(ckpt).to(memory_format=torch.channels_last).eval()
-    model.precision = "bf16"
-    return diagnose(model, photos, paintings), ckpt["averaged_from"]
+    return diagnose(load_model(ckpt, precision="bf16"), photos, paintings), ckpt["averaged_from"]
 
 
 def write_readme(rows, labels):

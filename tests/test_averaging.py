@@ -6,7 +6,7 @@ from rastlib.errors import CheckpointError
 from rastlib.model import RAST
 from rastlib.model.encoder import VGGEncoder
 from rastlib.train.averaging import average_checkpoints
-from rastlib.train.checkpoint import FORMAT, VERSION, load_checkpoint, save_atomic
+from rastlib.train.checkpoint import FORMAT, VERSION, load_checkpoint, load_model, save_atomic
 from test_cli import assert_one_line_error, run_cli
 
 
@@ -34,8 +34,10 @@ def test_the_average_is_the_weighted_mean_of_every_parameter(tmp_path):
     assert torch.allclose(avg["heads"]["w"], torch.full((2, 2), (2 * 1 + 2 + 3) / 4))
     assert avg["step"] == 30 and avg["kind"] == "train"
     assert [s["weight"] for s in avg["averaged_from"]] == [0.5, 0.25, 0.25]
+    name = next(iter(avg["generator"]["decoder"]))
+    model = load_model(avg)  # a made checkpoint loads as a file does
+    assert torch.allclose(model.decoder.state_dict()[name], avg["generator"]["decoder"][name])
     equal = average_checkpoints([a, b])
-    name = next(iter(equal["generator"]["decoder"]))
     assert torch.allclose(equal["generator"]["decoder"][name],
                           (states[0]["generator"]["decoder"][name] + states[1]["generator"]["decoder"][name]) / 2)
 

@@ -76,14 +76,16 @@ def export_inference(ckpt, path, record=None, dtype=torch.float16):
 
 
 def load_model(checkpoint=None, device="cpu", encoder=None, precision="fp32"):
-    """A `RAST` in eval mode with the generator of `checkpoint` (default: the committed demo checkpoint).
+    """A `RAST` in eval mode with the generator of `checkpoint` (a path, or a checkpoint dict already loaded or
+    made, e.g. by `averaging.average_checkpoints`; default: the committed demo checkpoint).
 
     The encoder is the one the checkpoint was trained with unless `encoder` (a source name or module) is given.
     Weights are stored channels_last: the convolutions then run in that layout whatever the input's (measured
     by `rastlib.eval.bench`: about 15 % faster stylisation on CPU). `precision` of `T`: "fp32", "bf16" (autocast; the
     weights stay fp32) or "auto": bf16 on a GPU or on a CPU with a bf16 unit (AMX or AVX-512 BF16), else fp32.
     """
-    model = model_of(load_checkpoint(checkpoint or DEMO_CHECKPOINT), encoder)
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint or DEMO_CHECKPOINT)
+    model = model_of(ckpt, encoder)
     model.precision = resolve_precision(precision, device)
     return model.to(device, memory_format=torch.channels_last).eval()
 

@@ -38,7 +38,7 @@ def train_cli(out_dir, iterations, nproc, options=PER_SAMPLE):
 
 
 def test_two_processes_train_like_one_and_resume(tmp_path):
-    """4 steps of 1 process vs 2 processes on the same global batch of 4, straight and stopped after 2 and resumed.
+    """3 steps of 1 process vs 2 processes on the same global batch of 4, straight and stopped after 2 and resumed.
 
     Step 0 has the same losses as one process (rel. 1e-5: only the summation order differs), step 1, after the
     first averaged gradient step, rel. 1e-3. Later steps drift apart chaotically: Adam moves every weight by about
@@ -46,13 +46,13 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     count alone moves step-3 losses by 5-7 %), so there only the weights are compared, within 10 % of the training
     update. The resumed run keeps the summation order of the straight one: it must match it at every step.
     """
-    train_cli(tmp_path / "one", 4, nproc=1)
-    train_cli(tmp_path / "straight", 4, nproc=2)
+    train_cli(tmp_path / "one", 3, nproc=1)
+    train_cli(tmp_path / "straight", 3, nproc=2)
     train_cli(tmp_path / "resumed", 2, nproc=2)
-    done = train_cli(tmp_path / "resumed", 4, nproc=2)
+    done = train_cli(tmp_path / "resumed", 3, nproc=2)
     assert done.stdout.strip().endswith("checkpoint.pt")  # printed once, by rank 0
     one, straight, resumed = (read_log(tmp_path / r / "log.jsonl") for r in ("one", "straight", "resumed"))
-    assert [r["step"] for r in resumed] == [0, 1, 2, 3]  # rank 0 alone logged, and the resume continued at step 2
+    assert [r["step"] for r in resumed] == [0, 1, 2]  # rank 0 alone logged, and the resume continued at step 2
     terms = [k for k in one[0] if k not in ("step", "seconds", "skipped")]
     for ra, rb in zip(one[:2], straight[:2]):
         for k in terms:
@@ -61,7 +61,7 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
         for k in terms:
             assert rr[k] == pytest.approx(rs[k], rel=1e-5), (rs["step"], k)
     a, b, c = (torch.load(tmp_path / r / "checkpoint.pt", weights_only=True) for r in ("one", "straight", "resumed"))
-    assert a["step"] == b["step"] == c["step"] == 4
+    assert a["step"] == b["step"] == c["step"] == 3
     weights = {**make_config("smoke").weights, "style_difference": 0.0, "contrastive_content": 0.0,
                "contrastive_style": 0.0}
     init = Trainer(make_config("smoke", out_dir=str(tmp_path / "init"), weights=weights)).model.generator_state()

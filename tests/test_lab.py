@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -166,14 +167,25 @@ def _wait(page, what, predicate, timeout_s, log_path):
         page.wait_for_timeout(1000)
 
 
-def _wait_idle(base, token, timeout_s, what):
-    """Until every kernel of the server is idle (the REST API's execution_state)."""
+def _wait_idle(base, token, timeout_s, what, log_path=None):
+    """Until every kernel of the server is idle (the REST API's execution_state).
+
+    A 5xx answer is asked again until the deadline: while a kernel starts, jupyter_server lists it before it has
+    set its `execution_state` and `last_activity` (MappingKernelManager.start_kernel), and GET /api/kernels then
+    answers 500 (an AttributeError in kernel_model), which on a slow machine lasts long enough to be seen."""
     deadline = time.monotonic() + timeout_s
     while True:
-        kernels = _api(base, token, "/api/kernels")
-        if kernels and all(k["execution_state"] == "idle" for k in kernels):
-            return
-        assert time.monotonic() < deadline, f"{what}: kernels not idle after {timeout_s} s: {kernels}"
+        try:
+            kernels = _api(base, token, "/api/kernels")
+        except urllib.error.HTTPError as error:
+            if error.code < 500:
+                raise
+            kernels = f"HTTP {error.code} from /api/kernels"
+        else:
+            if kernels and all(k["execution_state"] == "idle" for k in kernels):
+                return
+        log = f"\nJupyterLab log:\n{log_path.read_text()[-3000:]}" if log_path else ""
+        assert time.monotonic() < deadline, f"{what}: kernels not idle after {timeout_s} s: {kernels}{log}"
         time.sleep(0.25)
 
 
@@ -191,7 +203,7 @@ def test_run_all_in_jupyterlab_and_the_alpha_slider_changes_its_image(browser_pa
         page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}&reset", wait_until="domcontentloaded")
         page.locator(".jp-Notebook .jp-CodeCell").first.wait_for()
         # Wait for the kernel (python3 = this venv's Python, which imports rastlib) to be up and idle.
-        _wait_idle(base, token, 180, "kernel start")
+        _wait_idle(base, token, 180, "kernel start", log_path)
 
         page.get_by_role("menuitem", name=re.compile(r"^Run$")).click()
         page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
@@ -202,7 +214,7 @@ def test_run_all_in_jupyterlab_and_the_alpha_slider_changes_its_image(browser_pa
         state = _wait(page, "Run All to finish with the slider shown", finished, RUN_TIMEOUT_S, log_path)
         run_s = time.monotonic() - started
         assert not _errors(state), "a cell failed:\n" + "\n".join(_errors(state))
-        _wait_idle(base, token, 60, "after Run All")
+        _wait_idle(base, token, 60, "after Run All", log_path)
         assert state["readout"] == "1.00", state
 
         # Move the slider: drag its handle left along the track (keys as a fallback), as a user would.
@@ -223,7 +235,7 @@ def test_run_all_in_jupyterlab_and_the_alpha_slider_changes_its_image(browser_pa
         state = _wait(page, "the slider's image to change", lambda s: s["imageSrc"] != before_src
                       and s["readout"] != "1.00", SLIDER_TIMEOUT_S, log_path)
         # The kernel renders each value the slider passes; wait until it has caught up with the last one.
-        _wait_idle(base, token, SLIDER_TIMEOUT_S, "after the slider moved")
+        _wait_idle(base, token, SLIDER_TIMEOUT_S, "after the slider moved", log_path)
         update_s = time.monotonic() - moved
         page.wait_for_timeout(500)
         state = page.evaluate(STATE_JS)
@@ -243,3 +255,32 @@ def test_run_all_in_jupyterlab_and_the_alpha_slider_changes_its_image(browser_pa
         page.screenshot(path=str(tmp_path / "failure.png"))
         print(f"failure screenshot: {tmp_path / 'failure.png'}")
         raise
+
+
+def test_wait_idle_asks_again_after_a_server_error_and_stops_on_a_client_error():
+    """_wait_idle (above) outlasts the 500s a starting kernel causes, and does not retry a 4xx (a wrong token)."""
+    import http.server
+    import threading
+    answers = [500, 500, 200]
+
+    class Kernels(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            code = answers.pop(0) if answers else 403
+            body = json.dumps([{"execution_state": "idle"}]).encode() if code == 200 else b""
+            self.send_response(code)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Kernels)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        _wait_idle(base, "token", 30, "kernel start")
+        assert answers == []
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            _wait_idle(base, "token", 30, "kernel start")
+    finally:
+        server.shutdown()

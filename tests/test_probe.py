@@ -61,7 +61,9 @@ def test_the_probe_times_every_candidate_refuses_one_whose_losses_differ_and_pic
     assert json.loads((tmp_path / "out" / "training_cpu.json").read_text())["chosen"] == table["chosen"]
 
 
-def test_amp_auto_runs_the_probe_and_trains_with_its_choice(tmp_path):
+def test_amp_auto_runs_the_probe_and_trains_with_its_choice(tmp_path, monkeypatch):
+    real = P.probe  # the probe itself, on two candidates, one timed step each (the test above checks its table)
+    monkeypatch.setattr(P, "probe", lambda cfg, **kw: real(cfg, steps=1, candidates=P.CANDIDATES[:2], **kw))
     t = Trainer(smoke(tmp_path, amp="auto", iterations=1, init_from=str(DEMO_CHECKPOINT)))
     table = json.loads((tmp_path / "run" / "cpu_probe.json").read_text())
     chosen = next(r for r in table["candidates"] if r["name"] == table["chosen"])

@@ -207,14 +207,16 @@ def run_phase(phase, cfg, photos, paintings, progress=True, seconds=None, log=pr
 
 
 def _diagnose(trainer, phase, photos, paintings, path):
-    """The run's diagnosis at its step, the model's passes in the precision it trains in (bf16 moves no measure
-    by more than a hundredth of the adoption rule's noise: results/bench/diagnose_precision.md)."""
+    """The run's diagnosis at its step (of its weight average if its config keeps one), the model's
+    passes in the precision it trains in (bf16 moves no measure by more than a hundredth of the adoption rule's
+    noise: results/bench/diagnose_precision.md)."""
     t0 = time.perf_counter()
     trainer.model.eval()
     previous, precision = trainer.model.precision, "bf16" if trainer.cfg.amp == "bf16" else "fp32"
     trainer.model.precision = precision
     try:
-        d = diagnose(trainer.model, photos, paintings if phase.stylise else None)
+        with trainer.system.averaged() as model:  # the weight average, where the run keeps one
+            d = diagnose(model, photos, paintings if phase.stylise else None)
     finally:
         trainer.model.precision = previous
     record = {"step": trainer.step, **d, "precision": precision, "seconds": round(time.perf_counter() - t0, 1)}

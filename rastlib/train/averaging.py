@@ -9,12 +9,13 @@ import torch
 
 from ..errors import CheckpointError
 from ..paths import portable
-from .checkpoint import load_checkpoint
+from .checkpoint import generator_weights, load_checkpoint
 
 
 def average_checkpoints(paths, weights=None):
     """A training-kind checkpoint dict whose generator (and contrastive heads, where every source has them) is
-    the `weights`-weighted mean (default: equal) of the checkpoints at `paths`, computed in fp32; the config is the first
+    the `weights`-weighted mean (default: equal) of the checkpoints at `paths` (of what each stands for,
+    `checkpoint.generator_weights`), computed in fp32; the config is the first
     source's, the step the largest of theirs, and `averaged_from` lists every source with its step and weight.
 
     Sources must share the architecture (the same parameter names and shapes); otherwise a `CheckpointError`
@@ -29,8 +30,8 @@ def average_checkpoints(paths, weights=None):
         raise CheckpointError(f"weights must be {len(paths)} numbers ≥ 0 with a positive sum, got {weights}")
     weights = [w / sum(weights) for w in weights]
     ckpts = [load_checkpoint(p) for p in paths]
-    generator = {part: _mean([c["generator"].get(part) for c in ckpts], weights, paths, part)
-                 for part in ckpts[0]["generator"]}
+    generators = [generator_weights(c) for c in ckpts]  # a run's weight average where it kept one
+    generator = {part: _mean([g.get(part) for g in generators], weights, paths, part) for part in generators[0]}
     heads = (_mean([c["heads"] for c in ckpts], weights, paths, "heads")
              if all(c.get("heads") for c in ckpts) else None)
     first = ckpts[0]

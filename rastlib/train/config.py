@@ -90,6 +90,9 @@ class Config:
     # steps (0: none). A run from an exported checkpoint starts Adam afresh, and fresh Adam moves every weight by
     # about lr at once; the ramp lets its moments settle first (docs/training.md).
     lr_ramp_steps: int = 0
+    # An exponential moving average of the generator's weights, updated after every applied step (0: none, the
+    # official training). The checkpoint then stands for the average (`ema.GeneratorEMA`, docs/training.md).
+    ema_decay: float = 0.0
     init_from: str = ""
     transform_init: str = "official"
     architecture: str = "full"
@@ -137,6 +140,9 @@ class Config:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{name} must be an integer ≥ 0, got {v!r}")
+        if not isinstance(self.ema_decay, (int, float)) or isinstance(self.ema_decay, bool) \
+                or not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay must be 0 (no average) or lie in (0, 1), e.g. 0.998, got {self.ema_decay!r}")
         for name in ("lr", "lr_decay", "style_difference_eps", "tau"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v < 0 or (name in ("lr", "tau") and v == 0):
@@ -194,6 +200,8 @@ CONFIG_HELP = {
     "max_bad_steps": "stop after this many non-finite steps in a row",
     "warmup_steps": "first steps train only the heads and discriminators, the generator held",
     "lr_ramp_steps": "after the warm-up, the generator's lr rises linearly to lr over this many steps",
+    "ema_decay": "0, or keep an average of the generator's weights (ema ← d·ema + (1−d)·w each step) that the "
+                 "checkpoint stands for",
     "init_from": "start the generator (and heads) from this checkpoint",
     "transform_init": "official or uniform_attention (the transform starts as plain averaging)",
     "architecture": "full (two-level SANet) or single_level (the seed's simplified model)",

@@ -152,6 +152,8 @@ class Trainer:
             finite = finite and self._step_if_finite(total, self.system.opt_g, held)
         if finite:
             self.bad_steps = 0
+            if self.system.ema is not None:
+                self.system.ema.update()
         else:
             self.system.opt_g.zero_grad(set_to_none=True)
             self.bad_steps += 1

@@ -2,8 +2,8 @@
 
 A `TrainingSystem` holds the RAST generator, the contrastive projection heads, the two discriminators (D1 on
 paintings vs I_o, D2 on photos vs I_o'), the LPIPS network a loss may use, the freezing of a generator part, the
-two Adam optimisers and their wrappers for DistributedDataParallel; `state()` and `restore()` give and take all of
-it as the checkpoint's fields. It knows nothing of data, steps, logs or files.
+two Adam optimisers, their wrappers for DistributedDataParallel and the generator's weight average when the config
+keeps one (`ema_decay`); `state()` and `restore()` give and take all of it as the checkpoint's fields. It knows nothing of data, steps, logs or files.
 """
 import contextlib
 
@@ -13,7 +13,9 @@ from ..model.discriminator import MultiDiscriminator
 from ..model.rast import RAST, ProjectionHeads
 from ..model.sanet import uniform_attention_init
 from . import distributed
+from .checkpoint import generator_weights
 from .config import TRAINED_PARTS
+from .ema import GeneratorEMA
 
 
 class TrainingSystem:
@@ -45,17 +47,21 @@ class TrainingSystem:
         self.opt_d = (torch.optim.Adam([*self.d_style.parameters(), *self.d_content.parameters()],
                                        lr=cfg.lr, betas=(0.5, 0.999)) if self.adversarial else None)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.ema_decay, self.ema = cfg.ema_decay, None  # the average starts in `restore` or `finish`
 
     def start_from(self, init):
         """Take the generator (and the contrastive heads, which exported checkpoints keep) of a checkpoint dict
-        `init` as the starting weights; the discriminators and optimisers start fresh."""
-        self.model.load_generator_state(init["generator"], partial=True)
+        `init` as the starting weights (its weight average if it kept one); the discriminators and optimisers
+        start fresh."""
+        self.model.load_generator_state(generator_weights(init), partial=True)
         if self.heads is not None and init.get("heads"):
             self.heads.load_state_dict(init["heads"])
 
     def finish(self):
         """Place every network on the device in the memory format, and wrap what the restoration graph calls:
-        the same modules, in DistributedDataParallel under torchrun. Call once, after any `restore`."""
+        the same modules, in DistributedDataParallel under torchrun; start the weight average (if the config
+        keeps one and `restore` found none: a run that turns it on at a resume starts it there). Call once, after
+        any `restore`."""
         self.model.to(self.device)
         for module in (self.model, self.heads, self.d_style, self.d_content, self.perceptual):
             if module is not None:
@@ -64,7 +70,14 @@ class TrainingSystem:
         self.wrapped_heads = distributed.wrap(self.heads, self.device, find_unused_parameters=True)
         self.wrapped_d = [distributed.wrap(d, self.device, find_unused_parameters=True)
                           for d in (self.d_style, self.d_content)]
+        if self.ema_decay and self.ema is None:
+            self.ema = GeneratorEMA(self.model, self.ema_decay)
         return self
+
+    def averaged(self):
+        """A context in which the model holds the generator the checkpoint stands for: the weight average if the
+        run keeps one (diagnoses measure it), else its own weights."""
+        return self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext(self.model)
 
     def set_lr(self, generator_lr, discriminator_lr):
         for opt, lr in ((self.opt_g, generator_lr), (self.opt_d, discriminator_lr)):
@@ -90,7 +103,8 @@ class TrainingSystem:
         return all(torch.isfinite(p).all() for p in self.model.parameters())
 
     def state(self):
-        """The checkpoint's fields of what is trained: generator, heads, discriminators, both optimisers."""
+        """The checkpoint's fields of what is trained: generator, heads, discriminators, both optimisers, the
+        generator's weight average (None if not kept)."""
         return {
             "generator": self.model.generator_state(),
             "heads": self.heads.state_dict() if self.heads is not None else None,
@@ -98,6 +112,7 @@ class TrainingSystem:
                                if self.adversarial else None),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict() if self.opt_d is not None else None,
+            "ema": self.ema.state if self.ema is not None else None,
         }
 
     def restore(self, ckpt):
@@ -110,3 +125,6 @@ class TrainingSystem:
             self.d_content.load_state_dict(ckpt["discriminators"]["content"])
             self.opt_d.load_state_dict(ckpt["opt_d"])
         self.opt_g.load_state_dict(ckpt["opt_g"])
+        if self.ema_decay and ckpt.get("ema"):
+            self.ema = GeneratorEMA(self.model, self.ema_decay)
+            self.ema.load(ckpt["ema"])

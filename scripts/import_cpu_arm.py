@@ -40,7 +40,7 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
     ckpt = load_checkpoint(checkpoint or run / "checkpoint.pt")
     if ckpt["kind"] == "inference":  # an averaged file: the arm's config, step and record, the file's generator
         ckpt = {**load_checkpoint(run / "checkpoint.pt"), "generator": ckpt["generator"], "heads": ckpt["heads"],
-                "averaged_from": ckpt["record"].get("averaged_from")}
+                "ema": None, "averaged_from": ckpt["record"].get("averaged_from")}  # the file's, not the arm's average
     arm = json.loads((run / "arm.json").read_text())
     record = load_checkpoint(committed).get("record", {})
     if record.get("recipe") != RECIPE:

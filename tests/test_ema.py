@@ -21,7 +21,8 @@ def trainer(cfg):
 
 
 def weights(model):
-    return {part: {k: v.detach().clone().float() for k, v in sd.items()} for part, sd in model.generator_state().items()}
+    return {part: {k: v.detach().clone().float() for k, v in sd.items()}
+            for part, sd in model.generator_state().items()}
 
 
 def assert_state_close(a, b, **tol):

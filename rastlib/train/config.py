@@ -142,7 +142,8 @@ class Config:
                 raise ConfigError(f"{name} must be an integer ≥ 0, got {v!r}")
         if not isinstance(self.ema_decay, (int, float)) or isinstance(self.ema_decay, bool) \
                 or not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"ema_decay must be 0 (no average) or lie in (0, 1), e.g. 0.998, got {self.ema_decay!r}")
+            raise ConfigError(f"ema_decay must be 0 (no average) or lie in (0, 1), e.g. 0.998, "
+                              f"got {self.ema_decay!r}")
         for name in ("lr", "lr_decay", "style_difference_eps", "tau"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or v < 0 or (name in ("lr", "tau") and v == 0):

@@ -43,7 +43,8 @@ class GeneratorEMA:
     def swapped_in(self):
         """The model holds the EMA weights inside the block and its own again after it (diagnoses measure the
         average without a second model)."""
-        raw = {part: {k: v.detach().clone() for k, v in sd.items()} for part, sd in self.model.generator_state().items()}
+        raw = {part: {k: v.detach().clone() for k, v in sd.items()}
+               for part, sd in self.model.generator_state().items()}
         self.model.load_generator_state(self.state)
         try:
             yield self.model

@@ -3,7 +3,8 @@
 A `TrainingSystem` holds the RAST generator, the contrastive projection heads, the two discriminators (D1 on
 paintings vs I_o, D2 on photos vs I_o'), the LPIPS network a loss may use, the freezing of a generator part, the
 two Adam optimisers, their wrappers for DistributedDataParallel and the generator's weight average when the config
-keeps one (`ema_decay`); `state()` and `restore()` give and take all of it as the checkpoint's fields. It knows nothing of data, steps, logs or files.
+keeps one (`ema_decay`); `state()` and `restore()` give and take all of it as the checkpoint's fields. It knows
+nothing of data, steps, logs or files.
 """
 import contextlib
 

@@ -13,7 +13,7 @@ from rastlib.train import read_log
 from rastlib.train.checkpoint import load_checkpoint
 
 STEPS = 5
-# SANet's table (no discriminators: a third of the default table's step); test_train's resume test covers the
+# SANet's table (no discriminators or heads: the test takes half the time); test_train's resume test covers the
 # discriminators' and heads' state.
 ARGS = ["train", "--profile", "smoke", "--preset", "sanet", "--iterations", str(STEPS), "--set", "save_every=1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # the same summation order in every run: bit-equal losses

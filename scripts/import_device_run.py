@@ -24,7 +24,7 @@ from PIL import Image
 
 from rastlib.app.demo import run_diagnose
 from rastlib.eval.bar import adoption, rast_noise
-from rastlib.eval.viz import loss_curves
+from rastlib.eval.viz import loss_curves, save_light_png
 from rastlib.paths import portable
 from rastlib.train import read_log
 from rastlib.train.checkpoint import DEMO_CHECKPOINT, REPO_ROOT, load_checkpoint
@@ -78,7 +78,7 @@ def _new_folder(path):
 def half_size_png(src, dst):
     """A half-size copy of a sheet (~0.3 MB instead of ~0.8): what is kept of runs that were not adopted, since
     every committed MiB also travels with each device call (64 MiB in all)."""
-    Image.open(src).convert("RGB").reduce(2).quantize(256).save(dst, optimize=True)
+    save_light_png(Image.open(src).convert("RGB").reduce(2), dst)
 
 
 def judgement_markdown(tag, adopted, reason, rows, committed, candidate):

@@ -248,7 +248,31 @@ def test_what_the_device_call_carries_fits_its_64_mib(tmp_path):
     carried = pack_vgg19(tmp_path / "vgg") + pack_stlpips_alex(tmp_path / "stlpips")
     assert tree + carried + 2**20 <= 64 * 2**20, (
         f"the device call would carry {(tree + carried) / 2**20:.1f} MiB (tree {tree / 2**20:.1f} MiB): "
-        "shrink what is committed (images, notebook outputs) before the next GPU call")
+        "shrink what is committed (images, notebook outputs: scripts/lighten_images.py) before the next GPU call")
+
+
+def test_lighten_images_shrinks_a_full_colour_figure_once_and_leaves_light_ones_alone():
+    """scripts/lighten_images.py re-saves full-colour PNGs (and notebook outputs) with `PALETTE_COLOURS`
+    colours, smaller, and a second pass changes nothing: it can be rerun whenever the carry above runs short."""
+    import io
+
+    import numpy as np
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from lighten_images import lighter
+
+    from rastlib.eval.viz import PALETTE_COLOURS
+    photo = sorted((ROOT / "data" / "demo" / "content").glob("*.jpg"))[0]
+    rgb = np.asarray(Image.open(photo).convert("RGB").resize((128, 96)))  # a photo: many colours
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    light = lighter(buf.getvalue())
+    assert light is not None and len(light) < len(buf.getvalue())
+    img = Image.open(io.BytesIO(light))
+    assert img.mode == "P" and img.size == (128, 96) and len(img.getcolors(256)) <= PALETTE_COLOURS
+    blur = torch.nn.AvgPool2d(4)  # dithered: the same picture once the dither's grain is averaged out
+    error = blur(torch.tensor(np.asarray(img.convert("RGB"), np.float32) - rgb).permute(2, 0, 1)).abs().mean()
+    assert error < 4, error
+    assert lighter(light) is None
 
 
 def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):

@@ -183,6 +183,27 @@ def test_multirestoration_equals_the_sum_over_scales(random_rast, demo_batch):
     assert L.multirestoration(g).item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_a_detached_multirestoration_trains_the_restoring_pass_only(random_rast, demo_batch):
+    """`multirestoration_detach`: the same loss value, no gradient into the stylised image I_o (so none into
+    the stylising pass), a gradient into the network through the restoring pass; without it, I_o gets one."""
+    c, s = demo_batch
+    grads = {}
+    for detach in (False, True):
+        g = RestorationGraph(random_rast, c[:2], s[:2], settings=LossSettings(multirestoration_scales=(64, 32),
+                                                                              multirestoration_detach=detach))
+        o = g["I_o"].detach().requires_grad_()
+        g.images["I_o"] = o  # the stylised image as a leaf: its .grad is what the stylisation would receive
+        random_rast.zero_grad()
+        loss = L.multirestoration(g)
+        loss.backward()
+        net = sum(p.grad.abs().sum() for p in random_rast.parameters() if p.grad is not None)
+        grads[detach] = (loss.item(), o.grad, float(net))
+    assert grads[True][0] == pytest.approx(grads[False][0], rel=1e-6)
+    assert grads[False][1] is not None and grads[False][1].abs().sum() > 0
+    assert grads[True][1] is None
+    assert grads[True][2] > 0 and grads[True][2] == pytest.approx(grads[False][2], rel=1e-5)
+
+
 def test_lpips_term_is_the_mean_distance_to_the_content_sources(fake_graph):
     g, _, im = fake_graph
     p = load_lpips("random")

@@ -71,6 +71,9 @@ class Config:
     style_difference_eps: float = 1e-3
     tau: float = 0.2
     multirestoration_scales: tuple = (256, 128, 64)
+    # Stop the multirestoration loss's gradient at the stylised image: the loss then trains the restoring pass
+    # T(I_o, I_c) only, and no longer pulls the stylisation towards the photo (docs/training.md).
+    multirestoration_detach: bool = False
     lpips_backend: str = "auto"
     seed: int = 0
     save_every: int = 100
@@ -133,7 +136,7 @@ class Config:
         if self.amp not in ("none", "bf16", "auto"):
             raise ConfigError(f"amp must be 'none', 'bf16' (autocast) or 'auto' (the step probe decides, "
                               f"rastlib.train.probe), got {self.amp!r}")
-        for name in ("style_flips", "channels_last"):
+        for name in ("style_flips", "channels_last", "multirestoration_detach"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name in ("workers", "warmup_steps", "lr_ramp_steps"):
@@ -190,6 +193,8 @@ CONFIG_HELP = {
     "style_difference_eps": "epsilon of the style-difference term 1 / (Ds + eps)",
     "tau": "InfoNCE temperature of the contrastive terms",
     "multirestoration_scales": "sides (px) of the multirestoration loss",
+    "multirestoration_detach": "the multirestoration loss trains only the restoring pass (its gradient stops at "
+                               "the stylised image)",
     "lpips_backend": "LPIPS for the lpips term: auto, lpips, stlpips or random",
     "seed": "seed of the data order and the initial weights",
     "save_every": "checkpoint every this many steps",

@@ -31,10 +31,12 @@ IMAGE_FORMULAS = {
 
 @dataclass
 class LossSettings:
-    """Constants of the loss terms: style-difference epsilon, InfoNCE temperature, multirestoration scales."""
+    """Constants of the loss terms: style-difference epsilon, InfoNCE temperature, multirestoration scales and
+    whether its gradient stops at the stylised image."""
     style_difference_eps: float = 1e-3
     tau: float = 0.2
     multirestoration_scales: tuple = (256, 128, 64)
+    multirestoration_detach: bool = False
 
 
 class RestorationGraph:

@@ -86,7 +86,8 @@ class Trainer:
                          for d, flips in ((cfg.content_dir, False), (cfg.style_dir, cfg.style_flips))]
         torch.manual_seed(cfg.seed)
         self.system = TrainingSystem(cfg, self.device, self.world_size, encoder)
-        self.settings = LossSettings(cfg.style_difference_eps, cfg.tau, cfg.multirestoration_scales)
+        self.settings = LossSettings(cfg.style_difference_eps, cfg.tau, cfg.multirestoration_scales,
+                                     cfg.multirestoration_detach)
         # Only identity terms on (the inverter phase): each image appears once, no pair trick.
         self.pairs = any(v for k, v in w.items() if k not in IDENTITY_TERMS)
         self.step = 0

@@ -167,12 +167,15 @@ def multirestoration(g):
     """Σ_r ‖R(S_r(I_o)) − S_r(I_c)‖² with S_r a downscale to r ∈ scales and R(x) = T(x, S_r(I_c)).
 
     The content restoration must work at low resolution too (the seed's L_mr, scales 256/128/64). Scales at
-    or above the training crop are the full resolution; duplicates are counted once.
+    or above the training crop are the full resolution; duplicates are counted once. With
+    `multirestoration_detach` the gradient stops at I_o: only the restoring pass R learns, and the stylisation
+    is not pulled towards keeping what R needs.
     """
     sides = sorted({min(r, *g["I_c"].shape[-2:]) for r in g.settings.multirestoration_scales}, reverse=True)
+    stylised = g["I_o"].detach() if g.settings.multirestoration_detach else g["I_o"]
     total = 0.0
     for side in sides:
-        c, o = downscale(g["I_c"], side), downscale(g["I_o"], side)
+        c, o = downscale(g["I_c"], side), downscale(stylised, side)
         with torch.no_grad():
             fc = g.model.encode(c)
         total = total + F.mse_loss(g.decode_transfer(g.model.encode(o), fc), c)

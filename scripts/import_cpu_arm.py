@@ -32,10 +32,14 @@ from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_checkpoint  # noqa: E
 
 
 def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEMO_CHECKPOINT, checkpoint=None,
-             diagnosis=None):
+             diagnosis=None, continues=None):
     """Write the arm in `run` into `out` as a device call's folder (the generator of `checkpoint`, default the
     arm's last one); returns the arm's phase entry. `diagnosis`: that of an averaged `checkpoint`, appended to the
-    arm's diagnoses (marked "averaged") so that the record's last diagnosis is the judged generator's."""
+    arm's diagnoses (marked "averaged") so that the record's last diagnosis is the judged generator's.
+
+    `continues`: the run folder of the arm this one was started from (its `init_from` a snapshot of that arm)
+    when that arm was itself adopted at an earlier step: its steps from the adopted one to the snapshot's enter
+    the record as their own entry, so that the record's steps and hours are all that the checkpoint took."""
     run, out = Path(run), Path(out)
     ckpt = load_checkpoint(checkpoint or run / "checkpoint.pt")
     if ckpt["kind"] == "inference":  # an averaged file: the arm's config, step and record, the file's generator
@@ -46,29 +50,69 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
     if record.get("recipe") != RECIPE:
         raise SystemExit(f"{committed} was not made by the recipe ({RECIPE}): an arm cannot extend its record")
     phase = next(p for p in PHASES if p.name == phase_name)
-    notes = f"CPU arm {run.name}: {arm['argv'].get('notes') or ''} (scripts/train_arm.py {' '.join(_argv(arm))})"
+    earlier = []
+    if continues is not None:
+        earlier = [_continued_entry(Path(continues), record, phase, ckpt["config"]["init_from"], run.name)]
+    notes = _arm_notes(run.name, arm)
     if ckpt.get("averaged_from"):
         notes += "; judged as the weight average of " + ", ".join(
             f"{s['path']} (step {s['step']}, weight {s['weight']:.3g})" for s in ckpt["averaged_from"])
-    phase = replace(phase, notes=notes)
-    rows = paused_steps_clipped([{"phase": phase.name, **r} for r in read_log(run / "log.jsonl")
-                                 if r["step"] < ckpt["step"]])
-    diags = [d for d in read_diagnostics(run) if d["step"] <= ckpt["step"]]
+    part = 1 + sum(e["name"] == phase.name for e in record["phases"] + earlier)
+    rows, diags, entry = _arm_entry(run, replace(phase, notes=notes), part, ckpt["config"], 0, ckpt["step"], stopped)
     if diagnosis is not None:
         diags.append({"step": ckpt["step"], **diagnosis, "averaged": True})
-    probe = json.loads((run / "cpu_probe.json").read_text()) if (run / "cpu_probe.json").is_file() else None
-    cfg = ckpt["config"]
-    part = 1 + sum(e["name"] == phase.name for e in record["phases"])
-    entry = phase_record(phase, part, cfg, rows, diags, {"passed": False, "stopped": stopped, "step": ckpt["step"]},
-                         device=cpu_label(), amp=cfg["amp"], channels_last=cfg["channels_last"],
-                         step_probe=probe and {k: probe[k] for k in ("chosen", "speedup_vs_fp32")})
+        entry["last_diagnostics"] = diags[-1:]
     out.mkdir(parents=True, exist_ok=True)
-    export_with_record(ckpt, out / "rast_device_fp16.pt", record["phases"] + [entry], record.get("data"))
+    export_with_record(ckpt, out / "rast_device_fp16.pt", record["phases"] + earlier + [entry], record.get("data"))
     (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (out / "diagnostics.json").write_text(json.dumps(
-        {"probe": probe or {"note": "no step probe: the arm set its numeric setting"},
+        {"probe": _probe(run) or {"note": "no step probe: the arm set its numeric setting"},
          "during_training": [{"phase": phase.name, **d} for d in diags]}, indent=1))
     return entry
+
+
+def _probe(run):
+    """The arm's step-probe table, or None (the arm set its numeric setting)."""
+    return json.loads((run / "cpu_probe.json").read_text()) if (run / "cpu_probe.json").is_file() else None
+
+
+def _arm_notes(name, arm):
+    return f"CPU arm {name}: {arm['argv'].get('notes') or ''} (scripts/train_arm.py {' '.join(_argv(arm))})"
+
+
+def _arm_entry(run, phase, part, cfg, start, stop, stopped):
+    """The log rows (tagged with the phase), diagnoses and record entry of the arm in `run` from step `start`
+    (exclusive for the diagnoses: the start's diagnosis is the previous entry's) to step `stop`."""
+    rows = paused_steps_clipped([{"phase": phase.name, **r} for r in read_log(run / "log.jsonl")
+                                 if start <= r["step"] < stop])
+    diags = [d for d in read_diagnostics(run) if (start < d["step"] or start == 0) and d["step"] <= stop]
+    probe = _probe(run)
+    entry = phase_record(phase, part, cfg, rows, diags, {"passed": False, "stopped": stopped, "step": stop},
+                         device=cpu_label(), amp=cfg["amp"], channels_last=cfg["channels_last"],
+                         step_probe=probe and {k: probe[k] for k in ("chosen", "speedup_vs_fp32")})
+    return rows, diags, entry
+
+
+def _continued_entry(earlier_run, record, phase, init_from, name):
+    """The entry for the steps the arm in `earlier_run` trained after its adopted step, up to the snapshot
+    `init_from` that the arm `name` started from. The committed record's last entry must be that arm's."""
+    last = record["phases"][-1] if record["phases"] else {}
+    if not str(last.get("notes", "")).startswith(f"CPU arm {earlier_run.name}:"):
+        raise SystemExit(f"--continues {earlier_run.name}: the committed checkpoint's last record entry is not that "
+                         f"arm's, so its steps after the adoption are not the committed checkpoint's history")
+    if not init_from or not Path(init_from).is_file():
+        raise SystemExit(f"--continues {earlier_run.name}: arm {name} names no snapshot it started from "
+                         f"(init_from {init_from!r})")
+    start, stop = last["gate_result"]["step"], load_checkpoint(init_from)["step"]
+    if stop <= start:
+        raise SystemExit(f"--continues {earlier_run.name}: the snapshot {init_from} is at step {stop}, not after the "
+                         f"adopted step {start}")
+    arm = json.loads((earlier_run / "arm.json").read_text())
+    cfg = load_checkpoint(earlier_run / "checkpoint.pt")["config"]
+    part = 1 + sum(e["name"] == phase.name for e in record["phases"])
+    stopped = f"continued by arm {name} from this arm's average at step {stop} ({init_from})"
+    return _arm_entry(earlier_run, replace(phase, notes=_arm_notes(earlier_run.name, arm)), part, cfg, start, stop,
+                      stopped)[2]
 
 
 def diagnose_file(path):
@@ -108,10 +152,13 @@ def main():
     ap.add_argument("--phase", default="rast", help="the recipe phase the arm continues (its record's name)")
     ap.add_argument("--stopped", default="session ended", help="why the arm stopped, for the record")
     ap.add_argument("--checkpoint", help="judge this file (e.g. a weight average) instead of the arm's last checkpoint")
+    ap.add_argument("--continues", metavar="ARM", help="the arm (runs/arms/ARM/) this one was started from, itself "
+                    "adopted at an earlier step: its steps from there to the snapshot enter the record")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         entry = pack_arm(Path("runs/arms") / args.name, tmp, args.phase, args.stopped, checkpoint=args.checkpoint,
-                         diagnosis=diagnose_file(args.checkpoint) if _averaged(args.checkpoint) else None)
+                         diagnosis=diagnose_file(args.checkpoint) if _averaged(args.checkpoint) else None,
+                         continues=args.continues and Path("runs/arms") / args.continues)
         print(f"arm {args.name}: {entry['steps']} steps, {entry['compute_seconds'] / 3600:.2f} h of training, "
               f"{entry['device']}")
         judge([tmp])

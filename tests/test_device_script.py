@@ -322,3 +322,26 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     assert "weight average of" in entry["notes"] and "rast_demo_fp16.pt (step" in entry["notes"]
     assert entry["steps"] == 2
     assert entry["last_diagnostics"][-1] == {"step": 2, "identity_psnr_content": 30.0, "averaged": True}
+
+    # an arm started from a snapshot of an arm adopted at an earlier step (--continues): that arm's steps after
+    # its adoption enter the record as their own entry, before the judged arm's
+    from rastlib.app.recipe import export_with_record
+    a1 = load_checkpoint(run / "checkpoint.pt")
+    adopted_at_1 = {**committed["phases"][-1], "notes": "CPU arm a1: a test arm", "gate_result": {"step": 1}}
+    export_with_record(a1, tmp_path / "committed.pt", committed["phases"][:-1] + [adopted_at_1], committed.get("data"))
+    run2 = tmp_path / "runs" / "arms" / "a2"
+    Trainer(make_config("smoke", out_dir=str(run2), iterations=1, init_from=str(run / "checkpoint.pt"))).fit(
+        progress=False)
+    (run2 / "arm.json").write_text(json.dumps({"argv": {"name": "a2", "preset": "rast_wacv", "steps": 1,
+                                                        "eval_every": 1, "sets": [], "notes": "from a1"}}))
+    entry2 = pack_arm(run2, tmp_path / "out2", committed=tmp_path / "committed.pt", continues=run)
+    phases = load_checkpoint(tmp_path / "out2" / "rast_device_fp16.pt")["record"]["phases"]
+    between = phases[-2]
+    assert [e["notes"][:9] for e in phases[-3:]] == ["CPU arm a", "CPU arm a", "CPU arm a"]
+    assert between["steps"] == 1 and between["gate_result"]["step"] == 2 and "CPU arm a1" in between["notes"]
+    assert "continued by arm a2" in between["gate_result"]["stopped"]
+    assert [d["step"] for d in between["last_diagnostics"]] == [2]
+    assert (between["part"], entry2["part"]) == (adopted_at_1["part"] + 1, adopted_at_1["part"] + 2)
+    assert phases[-1] == json.loads(json.dumps(entry2)) and entry2["steps"] == 1
+    with pytest.raises(SystemExit, match="last record entry is not that arm's"):  # a1 is not the committed one's
+        pack_arm(run2, tmp_path / "out3", continues=run)

@@ -22,13 +22,15 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from import_device_run import judge  # noqa: E402
 
 from rastlib.app.recipe import (PHASES, RECIPE, cpu_label, export_with_record, phase_record,  # noqa: E402
                                 read_diagnostics)
 from rastlib.train import read_log  # noqa: E402
-from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_checkpoint  # noqa: E402
+from rastlib.train.checkpoint import DEMO_CHECKPOINT, generator_weights, load_checkpoint  # noqa: E402
 
 
 def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEMO_CHECKPOINT, checkpoint=None,
@@ -53,6 +55,8 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
     earlier = []
     if continues is not None:
         earlier = [_continued_entry(Path(continues), record, phase, ckpt["config"]["init_from"], run.name)]
+    else:
+        _check_starts_at(committed, ckpt["config"]["init_from"], run.name)
     notes = _arm_notes(run.name, arm)
     if ckpt.get("averaged_from"):
         notes += "; judged as the weight average of " + ", ".join(
@@ -93,6 +97,24 @@ def _arm_entry(run, phase, part, cfg, start, stop, stopped):
     return rows, diags, entry
 
 
+def _check_starts_at(committed, init_from, name):
+    """Refuse an arm that did not start from the committed generator: its steps would enter the record as the
+    continuation of a checkpoint they never saw (an arm branched from an earlier part, or from a snapshot of an
+    adopted arm after its adopted step, which `--continues` records)."""
+    why = None
+    if not init_from or not Path(init_from).is_file():
+        why = f"its start {init_from!r} is not here to compare"
+    else:
+        start, now = generator_weights(load_checkpoint(init_from)), load_checkpoint(committed)["generator"]
+        if any(not torch.allclose(start[part][k].float(), v.float(), rtol=1e-3, atol=1e-4)
+               for part, weights in now.items() for k, v in weights.items()):
+            why = f"its start {init_from} is not the committed generator"
+    if why:
+        raise SystemExit(f"arm {name} does not start from the committed checkpoint {committed}: {why}. An arm started "
+                         f"from a later snapshot of the adopted arm is imported with --continues ARM; one branched "
+                         f"from an earlier part cannot extend this record (start a new arm from the committed one)")
+
+
 def _continued_entry(earlier_run, record, phase, init_from, name):
     """The entry for the steps the arm in `earlier_run` trained after its adopted step, up to the snapshot
     `init_from` that the arm `name` started from. The committed record's last entry must be that arm's."""
@@ -103,7 +125,11 @@ def _continued_entry(earlier_run, record, phase, init_from, name):
     if not init_from or not Path(init_from).is_file():
         raise SystemExit(f"--continues {earlier_run.name}: arm {name} names no snapshot it started from "
                          f"(init_from {init_from!r})")
-    start, stop = last["gate_result"]["step"], load_checkpoint(init_from)["step"]
+    snapshot = load_checkpoint(init_from)
+    if Path(snapshot["config"].get("out_dir", "")).name != earlier_run.name:
+        raise SystemExit(f"--continues {earlier_run.name}: the snapshot {init_from} that arm {name} started from is "
+                         f"arm {Path(snapshot['config'].get('out_dir', '')).name}'s, not {earlier_run.name}'s")
+    start, stop = last["gate_result"]["step"], snapshot["step"]
     if stop <= start:
         raise SystemExit(f"--continues {earlier_run.name}: the snapshot {init_from} is at step {stop}, not after the "
                          f"adopted step {start}")

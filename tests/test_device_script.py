@@ -345,3 +345,18 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     assert phases[-1] == json.loads(json.dumps(entry2)) and entry2["steps"] == 1
     with pytest.raises(SystemExit, match="last record entry is not that arm's"):  # a1 is not the committed one's
         pack_arm(run2, tmp_path / "out3", continues=run)
+
+    # lineage: an arm that did not start from the committed generator is refused without --continues (a2 started
+    # from a1's checkpoint, not from the demo checkpoint), and --continues names the arm whose snapshot it was
+    with pytest.raises(SystemExit, match="does not start from the committed checkpoint"):
+        pack_arm(run2, tmp_path / "out4")
+    run3 = tmp_path / "runs" / "arms" / "a3"
+    run3.mkdir()
+    a3 = {**load_checkpoint(run2 / "checkpoint.pt")}
+    a3["config"] = {**a3["config"], "out_dir": str(run3), "init_from": str(run / "checkpoint.pt")}
+    torch.save(a3, run3 / "checkpoint.pt")
+    (run3 / "arm.json").write_text((run2 / "arm.json").read_text())
+    adopted_a2 = {**adopted_at_1, "notes": "CPU arm a2: from a1", "gate_result": {"step": 0}}
+    export_with_record(a1, tmp_path / "committed2.pt", committed["phases"][:-1] + [adopted_a2], committed.get("data"))
+    with pytest.raises(SystemExit, match="is arm a1's, not a2's"):
+        pack_arm(run3, tmp_path / "out5", committed=tmp_path / "committed2.pt", continues=run2)

@@ -169,7 +169,8 @@ def paused_steps_clipped(rows, factor=3):
 def _argv(arm):
     a = arm["argv"]
     return [a["name"], "--preset", a["preset"], "--steps", str(a["steps"]), "--eval-every", str(a["eval_every"]),
-            *[f"--weight {w}" for w in a.get("weight", [])], *[f"--set {s}" for s in a.get("sets", [])]]
+            *[f"--weight {w}" for w in a.get("weight", [])], *[f"--set {s}" for s in a.get("sets", [])],
+            *([f"--allocator {a['allocator']}"] if a.get("allocator") else [])]
 
 
 def main():

@@ -17,6 +17,8 @@ from rastlib.app.recipe import Phase, phase_config, run_phase
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.eval.bar import WORKING_GATE
 from rastlib.eval.metrics import load_eval_set
+from rastlib.errors import ConfigError
+from rastlib.train import allocator
 from rastlib.train.checkpoint import DEMO_CHECKPOINT
 
 ROOT = Path("runs/arms")
@@ -33,7 +35,14 @@ def main():
     ap.add_argument("--set", action="append", default=[], dest="sets")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--notes", default="")
+    ap.add_argument("--allocator", default="auto", choices=("auto", *allocator.CHOICES),
+                    help="memory allocator (auto: tcmalloc where installed; results/bench/allocator_cpu.md)")
     args = ap.parse_args()
+    try:
+        args.allocator = allocator.resolve(args.allocator)
+    except ConfigError as e:
+        raise SystemExit(f"--allocator: {e}") from None
+    allocator.reexec(args.allocator)
     torch.set_num_threads(args.threads)
     overrides = dict(loss_preset=args.preset, batch_size=8, lr=1e-4, amp="auto",
                      warmup_steps=50)

@@ -4,6 +4,7 @@ Every error a user can cause is printed as one line `error: …` with exit statu
 """
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -99,6 +100,8 @@ def build_parser():
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field, e.g. --set lr=2e-4 --set amp=bf16 (repeatable)")
     t.add_argument("--no-resume", action="store_true", help="refuse to reuse an existing checkpoint")
+    t.add_argument("--allocator", default="auto", help="memory allocator of a CPU run: auto (tcmalloc where "
+                   "installed), glibc, jemalloc or tcmalloc (results/bench/allocator_cpu.md)")
 
     e = sub.add_parser("eval", help="metrics of a checkpoint on demo pairs (or your folders)")
     e.add_argument("--checkpoint")
@@ -136,6 +139,9 @@ def build_parser():
     b.add_argument("--quick", action="store_true", help="tiny sizes (what the tests run)")
     b.add_argument("--gpu-only", action="store_true", help="only the GPU training steps (about a minute)")
     b.add_argument("--slider", action="store_true", help="only the notebook slider's latency per move")
+    b.add_argument("--allocators", action="store_true",
+                   help="only the CPU arms' training step (256², batch 4, bf16) under glibc's malloc and each "
+                        "installed jemalloc / tcmalloc, side by side → allocator_cpu.json/.md")
     b.add_argument("--training", action="store_true",
                    help="only the CPU step probe: fp32, channels_last and bf16 training steps side by side "
                         "(rast_wacv, batch 4, 128², from the demo checkpoint) → training_cpu.json/.md")
@@ -220,8 +226,9 @@ def _parse_pairs(items, what):
 
 def cmd_train(args):
     from ..train import distributed
+    from ..train import allocator
     from ..train.config import make_config
-    from ..train.loop import Trainer
+    from ..train.loop import Trainer, resolve_device
     overrides = _parse_pairs(args.set, "--set")
     for key in ("loss_preset", "iterations", "out_dir", "content_dir", "style_dir"):
         if getattr(args, key) is not None:
@@ -230,6 +237,8 @@ def cmd_train(args):
     if weights:
         overrides["weights"] = {**overrides.get("weights", {}), **weights}
     cfg = make_config(args.profile, **overrides)
+    if args.own_process and resolve_device(cfg.device).type == "cpu" and "LOCAL_RANK" not in os.environ:
+        allocator.reexec(allocator.resolve(args.allocator))
     if args.no_resume and (Path(cfg.out_dir) / "checkpoint.pt").exists():
         raise ConfigError(f"{cfg.out_dir}/checkpoint.pt exists and --no-resume was given; choose another --out")
     try:
@@ -256,10 +265,15 @@ def cmd_batch(args):
 
 
 def cmd_bench(args):
-    from ..eval.bench import run, run_slider, run_training
+    from ..eval.bench import run, run_allocators, run_slider, run_training
     if args.training:
         run_training(args.out, quick=args.quick)
         print((Path(args.out) / "training_cpu.md").read_text())
+        return
+    if args.allocators:
+        run_allocators(args.out, size=64 if args.quick else 256, steps=1 if args.quick else 3,
+                       rounds=1 if args.quick else 2)
+        print((Path(args.out) / "allocator_cpu.md").read_text())
         return
     if args.slider:
         run_slider(args.out)
@@ -354,6 +368,7 @@ def printable(text):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.own_process = argv is None  # the command line of this process: it may be restarted (`allocator.reexec`)
     try:
         COMMANDS[args.command](args)
     except RastError as e:

@@ -69,6 +69,7 @@ def test_module_entry_point_runs_as_a_subprocess(tmp_path):
     (["train", "--profile", "smoke", "--set", "crop_size=-3"], ["error:", "crop_size"]),
     (["train", "--profile", "smoke", "--content-dir", "no/such/dir"], ["error:", "no/such/dir"]),
     (["train", "--profile", "smoke", "--set", "lr"], ["error:", "NAME=VALUE"]),
+    (["train", "--profile", "smoke", "--allocator", "hoard"], ["error:", "allocator must be one of"]),
 ])
 def test_bad_inputs_give_one_clear_line(tmp_path, capsys, monkeypatch, argv, needles):
     monkeypatch.chdir(tmp_path)

@@ -225,8 +225,7 @@ def _parse_pairs(items, what):
 
 
 def cmd_train(args):
-    from ..train import distributed
-    from ..train import allocator
+    from ..train import allocator, distributed
     from ..train.config import make_config
     from ..train.loop import Trainer, resolve_device
     overrides = _parse_pairs(args.set, "--set")
@@ -237,8 +236,9 @@ def cmd_train(args):
     if weights:
         overrides["weights"] = {**overrides.get("weights", {}), **weights}
     cfg = make_config(args.profile, **overrides)
+    chosen = allocator.resolve(args.allocator)  # refuses an unknown or missing one here too
     if args.own_process and resolve_device(cfg.device).type == "cpu" and "LOCAL_RANK" not in os.environ:
-        allocator.reexec(allocator.resolve(args.allocator))
+        allocator.reexec(chosen)
     if args.no_resume and (Path(cfg.out_dir) / "checkpoint.pt").exists():
         raise ConfigError(f"{cfg.out_dir}/checkpoint.pt exists and --no-resume was given; choose another --out")
     try:

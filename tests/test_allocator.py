@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from rastlib.errors import ConfigError
-from rastlib.eval import bench
+from rastlib.eval import allocator_bench
 from rastlib.train import allocator
 
 TCMALLOC = allocator.library("tcmalloc")
@@ -46,7 +46,7 @@ def test_reexec_restarts_the_process_under_the_allocator_once():
 
 
 def test_bench_allocators_measures_each_installed_one_in_its_own_process(tmp_path):
-    report = bench.run_allocators(tmp_path, size=64, batch=2, steps=1, rounds=2)
+    report = allocator_bench.run_allocators(tmp_path, size=64, batch=2, steps=1, rounds=2)
     rows = {r["allocator"]: r for r in report["rows"]}
     assert list(rows) == allocator.available()
     for name, row in rows.items():

@@ -265,7 +265,8 @@ def cmd_batch(args):
 
 
 def cmd_bench(args):
-    from ..eval.bench import run, run_allocators, run_slider, run_training
+    from ..eval.allocator_bench import run_allocators
+    from ..eval.bench import run, run_slider, run_training
     if args.training:
         run_training(args.out, quick=args.quick)
         print((Path(args.out) / "training_cpu.md").read_text())

@@ -106,7 +106,8 @@ def _check_starts_at(committed, init_from, name):
         why = f"its start {init_from!r} is not here to compare"
     else:
         start, now = generator_weights(load_checkpoint(init_from)), load_checkpoint(committed)["generator"]
-        if any(not torch.allclose(start[part][k].float(), v.float(), rtol=1e-3, atol=1e-4)
+        if any(k not in start.get(part, {}) or not torch.allclose(start[part][k].float(), v.float(), rtol=1e-3,
+                                                                  atol=1e-4)
                for part, weights in now.items() for k, v in weights.items()):
             why = f"its start {init_from} is not the committed generator"
     if why:

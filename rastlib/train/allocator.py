@@ -2,10 +2,10 @@
 
 A CPU training step frees and reallocates hundreds of megabytes of activations. glibc serves every block over
 its mmap threshold (≤ 32 MiB) with a fresh mmap and returns it with munmap, so each step page-faults its
-activations in again (tens of thousands of faults a second, the kernel zeroing every page). jemalloc and
-tcmalloc keep freed memory for reuse. An allocator must be chosen before the process starts: `reexec` restarts
-the current command under the one asked for. Which one pays is measured, not assumed:
-`python -m rastlib bench --allocators` (results/bench/allocator_cpu.md).
+activations in again (tens of thousands of faults a second, the kernel zeroing every page). tcmalloc keeps
+freed memory for reuse; jemalloc, untuned, returns it even more eagerly than glibc. An allocator must be chosen
+before the process starts: `reexec` restarts the current command under the one asked for. Which one pays is
+measured, not assumed: `python -m rastlib bench --allocators` (results/bench/allocator_cpu.md).
 """
 import ctypes.util
 import os
@@ -17,7 +17,7 @@ from ..errors import ConfigError
 # libtcmalloc-minimal4)
 LIBRARIES = {"jemalloc": "jemalloc", "tcmalloc": "tcmalloc_minimal"}
 CHOICES = ("glibc", *LIBRARIES)
-INSTALL = "apt install libjemalloc2 libtcmalloc-minimal4 (Debian/Ubuntu) or conda install jemalloc"
+INSTALL = "apt install libtcmalloc-minimal4 libjemalloc2 (Debian/Ubuntu) or conda install gperftools jemalloc"
 
 
 def library(name):
@@ -71,9 +71,10 @@ def reexec(name, log=print):
     any work: the process is replaced. Tried once: a process started by `reexec` that still runs under another
     allocator (the loader refused the library) goes on under that one, and says so."""
     name = resolve(name)
+    restarted = os.environ.pop(_REEXEC, None)  # not passed on to this process's own children
     if name == loaded():
         return
-    if os.environ.get(_REEXEC):
+    if restarted:
         log(f"allocator: {name} did not load (LD_PRELOAD={os.environ.get('LD_PRELOAD', '')!r}); "
             f"going on with {loaded()}")
         return

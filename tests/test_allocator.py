@@ -48,8 +48,9 @@ def test_reexec_restarts_the_process_under_the_allocator_once():
 def test_bench_allocators_measures_each_installed_one_in_its_own_process(tmp_path):
     report = allocator_bench.run_allocators(tmp_path, size=64, batch=2, steps=1, rounds=2)
     rows = {r["allocator"]: r for r in report["rows"]}
-    assert list(rows) == allocator.available()
+    assert list(rows) == allocator.available(), report
     for name, row in rows.items():
+        assert "seconds_per_step" in row, row  # else a child failed: its note has the last line of its stderr
         assert row["loaded"] == [name, name], row  # each child really ran under it
         assert row["seconds_per_step"] > 0 and row["page_faults_per_step"] >= 0 and row["sys_seconds_per_step"] >= 0
         assert len(row["round_medians"]) == 2
@@ -58,3 +59,16 @@ def test_bench_allocators_measures_each_installed_one_in_its_own_process(tmp_pat
     table = (tmp_path / "allocator_cpu.md").read_text()
     assert "| glibc | - |" in table and "(fastest)" in table
     assert (f"Not installed here: {', '.join(report['missing'])}." in table) == bool(report["missing"])
+
+
+@needs_tcmalloc
+def test_release_free_memory_hands_back_what_tcmalloc_keeps():
+    """A run's diagnosis frees GBs that tcmalloc would keep (a training run held 17.6 GB and was killed for
+    memory): after `release_free_memory` the process's resident memory is back down."""
+    code = ("import torch; from rastlib.train import allocator\n"
+            "rss = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) >> 10\n"
+            "xs = [torch.ones(2 ** 22) for _ in range(64)]; del xs; kept = rss()\n"  # 64 × 16 MiB, then freed
+            "assert allocator.release_free_memory(); print(allocator.loaded(), kept, rss())")
+    done = _run(code, allocator.environ("tcmalloc"))
+    name, kept, released = done.stdout.split()
+    assert name == "tcmalloc" and int(kept) - int(released) > 800, (done.stdout, done.stderr)  # MiB

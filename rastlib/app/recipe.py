@@ -24,6 +24,7 @@ import torch
 
 from ..eval.bar import WORKING_GATE, Gate
 from ..eval.metrics import diagnose, load_eval_set
+from ..train import allocator
 from ..train.config import LOSS_PRESETS, make_config
 
 INVERTER_GATE = Gate("T(c, c) PSNR ≥ 20 dB on the evaluation photos",
@@ -219,6 +220,7 @@ def _diagnose(trainer, phase, photos, paintings, path):
             d = diagnose(model, photos, paintings if phase.stylise else None)
     finally:
         trainer.model.precision = previous
+        allocator.release_free_memory()  # the diagnosis's buffers, kept by tcmalloc, would double the run's memory
     record = {"step": trainer.step, **d, "precision": precision, "seconds": round(time.perf_counter() - t0, 1)}
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")

@@ -48,7 +48,8 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
         ckpt = {**load_checkpoint(run / "checkpoint.pt"), "generator": ckpt["generator"], "heads": ckpt["heads"],
                 "ema": None, "averaged_from": ckpt["record"].get("averaged_from")}  # the file's, not the arm's average
     arm = json.loads((run / "arm.json").read_text())
-    record = load_checkpoint(committed).get("record", {})
+    committed_ckpt = load_checkpoint(committed)
+    record = committed_ckpt.get("record", {})
     if record.get("recipe") != RECIPE:
         raise SystemExit(f"{committed} was not made by the recipe ({RECIPE}): an arm cannot extend its record")
     phase = next(p for p in PHASES if p.name == phase_name)
@@ -56,7 +57,7 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
     if continues is not None:
         earlier = [_continued_entry(Path(continues), record, phase, ckpt["config"]["init_from"], run.name)]
     else:
-        _check_starts_at(committed, ckpt["config"]["init_from"], run.name)
+        _check_starts_at(committed, committed_ckpt["generator"], ckpt["config"]["init_from"], run.name)
     notes = _arm_notes(run.name, arm)
     if ckpt.get("averaged_from"):
         notes += "; judged as the weight average of " + ", ".join(
@@ -97,15 +98,15 @@ def _arm_entry(run, phase, part, cfg, start, stop, stopped):
     return rows, diags, entry
 
 
-def _check_starts_at(committed, init_from, name):
-    """Refuse an arm that did not start from the committed generator: its steps would enter the record as the
-    continuation of a checkpoint they never saw (an arm branched from an earlier part, or from a snapshot of an
-    adopted arm after its adopted step, which `--continues` records)."""
+def _check_starts_at(committed, now, init_from, name):
+    """Refuse an arm that did not start from the committed generator `now` (of the file `committed`): its steps
+    would enter the record as the continuation of a checkpoint they never saw (an arm branched from an earlier
+    part, or from a snapshot of an adopted arm after its adopted step, which `--continues` records)."""
     why = None
     if not init_from or not Path(init_from).is_file():
         why = f"its start {init_from!r} is not here to compare"
     else:
-        start, now = generator_weights(load_checkpoint(init_from)), load_checkpoint(committed)["generator"]
+        start = generator_weights(load_checkpoint(init_from))
         if any(k not in start.get(part, {}) or not torch.allclose(start[part][k].float(), v.float(), rtol=1e-3,
                                                                   atol=1e-4)
                for part, weights in now.items() for k, v in weights.items()):

@@ -10,8 +10,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from ..train.config import make_config
 from .bench import _max_rss_gb, machine
 
@@ -58,7 +56,7 @@ def run_allocators(out="results/bench", size=256, batch=4, steps=3, rounds=2):
     timed = [r for r in rows if "seconds_per_step" in r]
     report = {"size": size, "batch": batch, "steps": steps, "rounds": rounds, "weights": ARM_STEP_WEIGHTS,
               "rows": rows, "fastest": min(timed, key=lambda r: r["seconds_per_step"])["allocator"] if timed else None,
-              "machine": {**machine(), "threads": torch.get_num_threads()},
+              "machine": machine(),
               "missing": [n for n in allocator.LIBRARIES if not allocator.library(n)]}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,10 @@ With --checkpoint, the judged generator is that file (a weight average of the ar
 average`; its sources go into the record's notes) instead of the arm's last checkpoint; the steps, log and
 diagnoses are still the arm's, up to its last checkpoint.
 
+Lineage: the arm must start from the committed generator; or continue, with --continues ARM, from a snapshot of
+the adopted arm ARM after its adopted step; or be the adopted arm itself, trained on past its adopted step (then
+only its steps after that step enter the record, as the next part).
+
 The arm is packed as a device call's $OUT folder is (the checkpoint exported fp16 with the committed record plus
 one phase entry for the arm, its training log, its diagnoses and its step-probe table), then handed to
 `import_device_run.judge`: diagnosed here, judged by `rastlib.eval.bar.adoption`, and either adopted (the demo
@@ -53,17 +57,23 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
     if record.get("recipe") != RECIPE:
         raise SystemExit(f"{committed} was not made by the recipe ({RECIPE}): an arm cannot extend its record")
     phase = next(p for p in PHASES if p.name == phase_name)
-    earlier = []
+    earlier, start = [], 0
     if continues is not None:
         earlier = [_continued_entry(Path(continues), record, phase, ckpt["config"]["init_from"], run.name)]
+    elif (start := _adopted_step(run, record)) is not None:
+        if ckpt["step"] <= start:
+            raise SystemExit(f"arm {run.name} was adopted at step {start}; the checkpoint to judge is at step "
+                             f"{ckpt['step']}: nothing after the adoption to judge")
     else:
+        start = 0
         _check_starts_at(committed, committed_ckpt["generator"], ckpt["config"]["init_from"], run.name)
     notes = _arm_notes(run.name, arm)
     if ckpt.get("averaged_from"):
         notes += "; judged as the weight average of " + ", ".join(
             f"{s['path']} (step {s['step']}, weight {s['weight']:.3g})" for s in ckpt["averaged_from"])
     part = 1 + sum(e["name"] == phase.name for e in record["phases"] + earlier)
-    rows, diags, entry = _arm_entry(run, replace(phase, notes=notes), part, ckpt["config"], 0, ckpt["step"], stopped)
+    rows, diags, entry = _arm_entry(run, replace(phase, notes=notes), part, ckpt["config"], start, ckpt["step"],
+                                    stopped)
     if diagnosis is not None:
         diags.append({"step": ckpt["step"], **diagnosis, "averaged": True})
         entry["last_diagnostics"] = diags[-1:]
@@ -115,6 +125,22 @@ def _check_starts_at(committed, now, init_from, name):
         raise SystemExit(f"arm {name} does not start from the committed checkpoint {committed}: {why}. An arm started "
                          f"from a later snapshot of the adopted arm is imported with --continues ARM; one branched "
                          f"from an earlier part cannot extend this record (start a new arm from the committed one)")
+
+
+def _adopted_step(run, record):
+    """The step at which the arm in `run` itself was adopted, if the committed record's last entry is this arm's
+    own (its name, and its diagnosis at that step the same as the record's): the arm trained on past it, and its
+    steps after that step are the committed checkpoint's continuation. None otherwise (an averaged adoption is
+    not the arm's own state, so the arm does not continue it)."""
+    last = record["phases"][-1] if record["phases"] else {}
+    judged = (last.get("last_diagnostics") or [{}])[-1]
+    if not str(last.get("notes", "")).startswith(f"CPU arm {run.name}:") or judged.get("averaged"):
+        return None
+    step = last.get("gate_result", {}).get("step")
+    own = [d for d in read_diagnostics(run) if d["step"] == step]
+    if not own or any(own[-1].get(k) != v for k, v in judged.items() if isinstance(v, (int, float))):
+        return None
+    return step
 
 
 def _continued_entry(earlier_run, record, phase, init_from, name):

@@ -360,3 +360,24 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     export_with_record(a1, tmp_path / "committed2.pt", committed["phases"][:-1] + [adopted_a2], committed.get("data"))
     with pytest.raises(SystemExit, match="is arm a1's, not a2's"):
         pack_arm(run3, tmp_path / "out5", committed=tmp_path / "committed2.pt", continues=run2)
+
+    # the adopted arm trained on past its adoption (the record's last entry is its own, with its own diagnosis at
+    # that step): its later steps are judged as the next part, without --continues; after an averaged adoption,
+    # or with another arm's diagnosis, it is refused; at the adopted step itself there is nothing to judge
+    (run / "diagnostics.jsonl").write_text("".join(json.dumps({"step": s, "identity_psnr_content": 17.0 + s}) + "\n"
+                                                   for s in (0, 1, 2, 4)))
+    own = {**adopted_at_1, "last_diagnostics": [{"step": 1, "identity_psnr_content": 18.0}]}
+    export_with_record(a1, tmp_path / "committed4.pt", committed["phases"][:-1] + [own], committed.get("data"))
+    entry4 = pack_arm(run, tmp_path / "out6", committed=tmp_path / "committed4.pt")
+    assert entry4["steps"] == 1 and entry4["part"] == own["part"] + 1
+    assert [d["step"] for d in entry4["last_diagnostics"]] == [2]
+    for judged in ({"step": 1, "identity_psnr_content": 99.0},
+                   {"step": 1, "identity_psnr_content": 18.0, "averaged": True}):
+        export_with_record(a1, tmp_path / "committed5.pt",
+                           committed["phases"][:-1] + [{**own, "last_diagnostics": [judged]}], committed.get("data"))
+        with pytest.raises(SystemExit, match="does not start from the committed checkpoint"):
+            pack_arm(run, tmp_path / "out7", committed=tmp_path / "committed5.pt")
+    at_2 = {**own, "gate_result": {"step": 2}, "last_diagnostics": [{"step": 2, "identity_psnr_content": 19.0}]}
+    export_with_record(a1, tmp_path / "committed6.pt", committed["phases"][:-1] + [at_2], committed.get("data"))
+    with pytest.raises(SystemExit, match="nothing after the adoption"):
+        pack_arm(run, tmp_path / "out8", committed=tmp_path / "committed6.pt")

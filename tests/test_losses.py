@@ -183,6 +183,30 @@ def test_multirestoration_equals_the_sum_over_scales(random_rast, demo_batch):
     assert L.multirestoration(g).item() == pytest.approx(expected, rel=1e-5)
 
 
+def test_the_full_resolution_restoration_is_the_graphs_I_c_prime(random_rast, demo_batch):
+    """At the crop's own size R(I_o) = T(I_o, I_c) = I_c': the term reuses the graph's image (one generator pass
+    fewer a step) and gives what computing it again gives; detached, it cannot reuse it and computes it."""
+    c, s = demo_batch
+    settings = LossSettings(multirestoration_scales=(256, 32))  # 256 collapses to the 64 px input
+    g = RestorationGraph(random_rast, c[:2], s[:2], settings=settings)
+    L.content_transitive(g)  # makes I_c' (and I_s'')
+    before = g.n_transfers
+    value = L.multirestoration(g)
+    assert g.n_transfers - before == 1  # the 32 px restoration only
+    o, c32 = g["I_o"], F.interpolate(c[:2], size=(32, 32), mode="area")
+    again = (F.mse_loss(random_rast.decode_transfer(random_rast.encode(o), random_rast.encode(c[:2])), c[:2])
+             + F.mse_loss(random_rast.decode_transfer(random_rast.encode(F.interpolate(o, size=(32, 32),
+                                                                                      mode="area")),
+                                                      random_rast.encode(c32)), c32))
+    assert value.item() == pytest.approx(again.item(), rel=1e-5)
+    d = RestorationGraph(random_rast, c[:2], s[:2],
+                         settings=LossSettings(multirestoration_scales=(256, 32), multirestoration_detach=True))
+    L.content_transitive(d)
+    before = d.n_transfers
+    assert L.multirestoration(d).item() == pytest.approx(value.item(), rel=1e-5)
+    assert d.n_transfers - before == 2
+
+
 def test_a_detached_multirestoration_trains_the_restoring_pass_only(random_rast, demo_batch):
     """`multirestoration_detach`: the same loss value, no gradient into the stylised image I_o (so none into
     the stylising pass), a gradient into the network through the restoring pass; without it, I_o gets one."""

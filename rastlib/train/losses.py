@@ -167,14 +167,20 @@ def multirestoration(g):
     """Σ_r ‖R(S_r(I_o)) − S_r(I_c)‖² with S_r a downscale to r ∈ scales and R(x) = T(x, S_r(I_c)).
 
     The content restoration must work at low resolution too (the seed's L_mr, scales 256/128/64). Scales at
-    or above the training crop are the full resolution; duplicates are counted once. With
-    `multirestoration_detach` the gradient stops at I_o: only the restoring pass R learns, and the stylisation
-    is not pulled towards keeping what R needs.
+    or above the training crop are the full resolution; duplicates are counted once. At full resolution
+    R(I_o) is I_c' = T(I_o, I_c), which the graph shares with the transitive terms instead of computing it again
+    (one encoder and one generator pass a step fewer). With `multirestoration_detach` the gradient stops at I_o:
+    only the restoring pass R learns, and the stylisation is not pulled towards keeping what R needs.
     """
-    sides = sorted({min(r, *g["I_c"].shape[-2:]) for r in g.settings.multirestoration_scales}, reverse=True)
-    stylised = g["I_o"].detach() if g.settings.multirestoration_detach else g["I_o"]
+    full = min(g["I_c"].shape[-2:])
+    sides = sorted({min(r, full) for r in g.settings.multirestoration_scales}, reverse=True)
+    detach = g.settings.multirestoration_detach
+    stylised = g["I_o"].detach() if detach else g["I_o"]
     total = 0.0
     for side in sides:
+        if side == full and not detach:
+            total = total + F.mse_loss(g["I_c'"], g["I_c"])
+            continue
         c, o = downscale(g["I_c"], side), downscale(stylised, side)
         with torch.no_grad():
             fc = g.model.encode(c)

@@ -58,14 +58,15 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
         raise SystemExit(f"{committed} was not made by the recipe ({RECIPE}): an arm cannot extend its record")
     phase = next(p for p in PHASES if p.name == phase_name)
     earlier, start = [], 0
+    adopted_at = None if continues is not None else _adopted_step(run, record)
     if continues is not None:
         earlier = [_continued_entry(Path(continues), record, phase, ckpt["config"]["init_from"], run.name)]
-    elif (start := _adopted_step(run, record)) is not None:
-        if ckpt["step"] <= start:
-            raise SystemExit(f"arm {run.name} was adopted at step {start}; the checkpoint to judge is at step "
+    elif adopted_at is not None:
+        if ckpt["step"] <= adopted_at:
+            raise SystemExit(f"arm {run.name} was adopted at step {adopted_at}; the checkpoint to judge is at step "
                              f"{ckpt['step']}: nothing after the adoption to judge")
+        start = adopted_at
     else:
-        start = 0
         _check_starts_at(committed, committed_ckpt["generator"], ckpt["config"]["init_from"], run.name)
     notes = _arm_notes(run.name, arm)
     if ckpt.get("averaged_from"):

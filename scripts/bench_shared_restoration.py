@@ -4,11 +4,12 @@ again, on the CPU arms' training step (256², batch 4, bf16, channels_last, the 
 At or above the training crop, the multirestoration's restoration R(I_o) = T(I_o, I_c) is the graph's I_c', which
 the transitive content term already makes; `rastlib.train.losses.multirestoration` now reuses it. The variant
 "recomputed" is the term as it was (it encoded I_o and I_c again and ran the generator once more). Each variant
-runs in fresh processes, interleaved over two rounds (this machine's speed drifts by tens of percent within
-minutes; the order alternates A B, B A, ...), from the demo checkpoint on the loader's first batches (the same in every process); each process
-times 3 steps after one untimed step, counts the FLOPs of one more (torch's FlopCounterMode: the work itself,
-which the machine's drift does not touch) and returns the untimed step's losses, which must agree between the
-variants. Writes results/bench/shared_restoration_cpu.json and .md. Run it with the training paused:
+runs in fresh processes, interleaved over `--rounds` (this machine's speed drifts by tens of percent within
+minutes; the order alternates A B, B A, ...), from the demo checkpoint on the loader's first batches (the same in
+every process); each process times `--steps` after one untimed step, counts the FLOPs of one more (torch's
+FlopCounterMode: the work itself, which the machine's drift does not touch) and returns the untimed step's
+losses, which must agree between the variants. Writes results/bench/shared_restoration_cpu.json and .md. Run it
+with the training paused:
 
     scripts/exclusive.sh .venv/bin/python scripts/bench_shared_restoration.py
 """
@@ -45,19 +46,13 @@ def recomputed_multirestoration(g):
 
 def child(variant, size, batch, steps):
     """One process: the arm step with the term `variant` ("shared" or "recomputed")."""
-    from rastlib.eval.allocator_bench import ARM_STEP_WEIGHTS
+    from rastlib.eval.allocator_bench import ARM_STEP_WEIGHTS, arm_trainer
     from rastlib.eval.bench import step_flops
     from rastlib.train import allocator, losses
-    from rastlib.train.checkpoint import DEMO_CHECKPOINT
-    from rastlib.train.config import make_config
-    from rastlib.train.loop import Trainer
     if variant == "recomputed":
         losses.LOSS_TERMS["multirestoration"] = recomputed_multirestoration
     with tempfile.TemporaryDirectory(prefix="rastlib-bench-") as tmp:
-        cfg = make_config("demo", out_dir=tmp, crop_size=size, load_size=size, load_size_max=size * 5 // 4,
-                          batch_size=batch, device="cpu", amp="bf16", channels_last=True, loss_preset="sanet",
-                          weights=ARM_STEP_WEIGHTS, init_from=str(DEMO_CHECKPOINT))
-        trainer = Trainer(cfg, resume=False)
+        trainer = arm_trainer(tmp, size, batch)
         batches = trainer.batches()
         first = trainer.train_step(*next(batches))
         seconds = []
@@ -76,9 +71,10 @@ def markdown(report):
     m = report["machine"]
     lines = [f"The CPU arms' training step ({report['size']}², batch {report['batch']}, bf16, channels_last, SANet's "
              f"losses with identity, transitive content and multirestoration at scales 256/128/64; allocator "
-             f"{report['rows'][0]['allocator']}), {report['rounds']} fresh processes per variant, interleaved (A B, B A, ...), each "
-             f"timing {report['steps']} steps after one untimed step; {m['cpu']}, {m['threads']} threads, torch "
-             f"{m['torch']}, {m['date']}. Script: `scripts/bench_shared_restoration.py`.", "",
+             f"{report['rows'][0]['allocator']}), {report['rounds']} fresh processes per variant, interleaved "
+             f"(A B, B A, ...), each timing {report['steps']} steps after one untimed step; {m['cpu']}, "
+             f"{m['threads']} threads, torch {m['torch']}, {m['date']}. "
+             f"Script: `scripts/bench_shared_restoration.py`.", "",
              "| variant | s / step (median) | medians by round | × recomputed | generator passes / step | "
              "TFLOP / step (counted) |", "|---|---|---|---|---|---|"]
     for r in report["rows"]:

@@ -65,16 +65,22 @@ def run_allocators(out="results/bench", size=256, batch=4, steps=3, rounds=2):
     return report
 
 
+def arm_trainer(out_dir, size, batch):
+    """A `Trainer` for the CPU arms' step (bf16, channels_last, `ARM_STEP_WEIGHTS`, the arms' load sizes) from
+    the demo checkpoint, writing into `out_dir`: what the CPU benchmarks time."""
+    from ..train.checkpoint import DEMO_CHECKPOINT
+    from ..train.loop import Trainer
+    cfg = make_config("demo", out_dir=out_dir, crop_size=size, load_size=size, load_size_max=size * 5 // 4,
+                      batch_size=batch, device="cpu", amp="bf16", channels_last=True, loss_preset="sanet",
+                      weights=ARM_STEP_WEIGHTS, init_from=str(DEMO_CHECKPOINT))
+    return Trainer(cfg, resume=False)
+
+
 def _allocator_child(size, batch, steps):
     """One process's measurement for `run_allocators`: per timed step its seconds, page faults and sys seconds."""
     from ..train import allocator
-    from ..train.checkpoint import DEMO_CHECKPOINT
-    from ..train.loop import Trainer
     with tempfile.TemporaryDirectory(prefix="rastlib-bench-") as tmp:
-        cfg = make_config("demo", out_dir=tmp, crop_size=size, load_size=size, load_size_max=size * 5 // 4,
-                          batch_size=batch, device="cpu", amp="bf16", channels_last=True, loss_preset="sanet",
-                          weights=ARM_STEP_WEIGHTS, init_from=str(DEMO_CHECKPOINT))
-        trainer = Trainer(cfg, resume=False)
+        trainer = arm_trainer(tmp, size, batch)
         batches = trainer.batches()  # the loader's own batches, as training sees them (not one batch again)
         trainer.train_step(*next(batches))
         got = {"seconds": [], "page_faults": [], "sys": []}

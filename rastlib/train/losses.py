@@ -169,8 +169,9 @@ def multirestoration(g):
     The content restoration must work at low resolution too (the seed's L_mr, scales 256/128/64). Scales at
     or above the training crop are the full resolution; duplicates are counted once. At full resolution
     R(I_o) is I_c' = T(I_o, I_c), which the graph shares with the transitive terms instead of computing it again
-    (a step encodes I_o and I_c once fewer and runs the generator once fewer). With `multirestoration_detach` the gradient stops at I_o:
-    only the restoring pass R learns, and the stylisation is not pulled towards keeping what R needs.
+    (a step encodes I_o and I_c once fewer and runs the generator once fewer). With `multirestoration_detach`
+    the gradient stops at I_o: only the restoring pass R learns, and the stylisation is not pulled towards
+    keeping what R needs.
     """
     full = min(g["I_c"].shape[-2:])
     sides = sorted({min(r, full) for r in g.settings.multirestoration_scales}, reverse=True)

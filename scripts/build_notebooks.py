@@ -13,6 +13,8 @@ sanitisers of tests/nbval_sanitize.cfg (timings, temporary paths, float digits p
 change to what the notebooks compute (the code, the committed checkpoint) needs `--references` once, and a
 look at the diff.
 """
+import base64
+import io
 import os
 import sys
 import tempfile
@@ -223,6 +225,30 @@ REFERENCES = ROOT / "tests" / "nbval"
 SMOKE_ENV = {"OMP_NUM_THREADS": "1", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
 
 
+def placeholder_png():
+    """A 1×1 grey PNG: what a reference keeps of each image it displayed."""
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("L", (1, 1), 128).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def without_images(path):
+    """Replace every image a reference notebook displays by `placeholder_png()`, in place; return the bytes saved.
+    nbval does not compare images (only with --nbdime), so they cost the references ~1 MiB for nothing, and every
+    committed byte travels with each device call (tests/test_device_script.py). The output stays, so the cells
+    keep their shape; the smoke figures are checked as files by tests/test_notebooks.py."""
+    nb, before, png = nbformat.read(path, as_version=4), Path(path).stat().st_size, placeholder_png()
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            for key in ("image/png", "image/jpeg"):
+                if key in data:
+                    data[key] = png
+    nbformat.write(nb, path)
+    return before - Path(path).stat().st_size
+
+
 def smoke_parameters(work, name):
     """The papermill parameters of a smoke run under the folder `work` (runs and results in it)."""
     params = {"profile": "smoke", "runs_dir": str(Path(work) / "runs"),
@@ -235,7 +261,8 @@ def smoke_parameters(work, name):
 def write_references(names=()):
     """Execute the notebooks (all, or those named) in the smoke profile (fresh runs) and save the executed
     notebooks as the nbval references. 02–06 train from scratch in the smoke profile; 01 shows the committed
-    checkpoint, so a new checkpoint needs `--references 01_baseline`."""
+    checkpoint, so a new checkpoint needs `--references 01_baseline`. Their images are replaced by placeholders
+    (`without_images`)."""
     import papermill as pm
     os.environ.update(SMOKE_ENV)
     REFERENCES.mkdir(parents=True, exist_ok=True)
@@ -244,6 +271,7 @@ def write_references(names=()):
             out = REFERENCES / f"{name}.ipynb"
             pm.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(out), kernel_name="python3",
                                 parameters=smoke_parameters(work, name), progress_bar=False)
+            without_images(out)
             print(out)
 
 

@@ -188,3 +188,15 @@ def test_a_bad_parameter_stops_the_notebook_at_once_naming_it(tmp_path):
     with pytest.raises(pm.PapermillExecutionError, match="'profile'"):
         pm.execute_notebook(str(NOTEBOOKS[0]), str(tmp_path / "bad.ipynb"), kernel_name="python3",
                             parameters={"profile": "huge", "out_dir": str(tmp_path / "r")}, progress_bar=False)
+
+
+def test_the_references_keep_placeholders_for_their_images():
+    """nbval does not compare images, and every committed byte travels with each device call: `--references`
+    writes each displayed image as the 1×1 placeholder (`without_images`), and the committed references hold no
+    other."""
+    png = build.placeholder_png()
+    for path in sorted(build.REFERENCES.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        images = [o["data"][k] for c in nb.cells for o in c.get("outputs", []) for k in ("image/png", "image/jpeg")
+                  if k in o.get("data", {})]
+        assert images and all(i == png for i in images), f"{path.name}: rerun scripts/build_notebooks.py --references"

@@ -8,8 +8,10 @@ average`; its sources go into the record's notes) instead of the arm's last chec
 diagnoses are still the arm's, up to its last checkpoint.
 
 Lineage: the arm must start from the committed generator; or continue, with --continues ARM, from a snapshot of
-the adopted arm ARM after its adopted step; or be the adopted arm itself, trained on past its adopted step (then
-only its steps after that step enter the record, as the next part).
+an arm ARM that was adopted before that snapshot's step or that itself started from the committed generator (a
+fork of an unjudged arm: ARM's steps up to the snapshot enter the record as their own entry); or be the adopted
+arm itself, trained on past its adopted step (then only its steps after that step enter the record, as the next
+part).
 
 The arm is packed as a device call's $OUT folder is (the checkpoint exported fp16 with the committed record plus
 one phase entry for the arm, its training log, its diagnoses and its step-probe table), then handed to
@@ -43,9 +45,10 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
     arm's last one); returns the arm's phase entry. `diagnosis`: that of an averaged `checkpoint`, appended to the
     arm's diagnoses (marked "averaged") so that the record's last diagnosis is the judged generator's.
 
-    `continues`: the run folder of the arm this one was started from (its `init_from` a snapshot of that arm)
-    when that arm was itself adopted at an earlier step: its steps from the adopted one to the snapshot's enter
-    the record as their own entry, so that the record's steps and hours are all that the checkpoint took."""
+    `continues`: the run folder of the arm this one was started from (its `init_from` a snapshot of that arm),
+    when that arm was itself adopted at an earlier step or started from the committed generator: its steps from
+    the adopted one (or from 0) to the snapshot's enter the record as their own entry, so that the record's steps
+    and hours are all that the checkpoint took."""
     run, out = Path(run), Path(out)
     ckpt = load_checkpoint(checkpoint or run / "checkpoint.pt")
     if ckpt["kind"] == "inference":  # an averaged file: the arm's config, step and record, the file's generator
@@ -60,7 +63,8 @@ def pack_arm(run, out, phase_name="rast", stopped="session ended", committed=DEM
     earlier, start = [], 0
     adopted_at = None if continues is not None else _adopted_step(run, record)
     if continues is not None:
-        earlier = [_continued_entry(Path(continues), record, phase, ckpt["config"]["init_from"], run.name)]
+        earlier = [_continued_entry(Path(continues), record, phase, ckpt["config"]["init_from"], run.name,
+                                    committed, committed_ckpt["generator"])]
     elif adopted_at is not None:
         if ckpt["step"] <= adopted_at:
             raise SystemExit(f"arm {run.name} was adopted at step {adopted_at}; the checkpoint to judge is at step "
@@ -144,13 +148,21 @@ def _adopted_step(run, record):
     return step
 
 
-def _continued_entry(earlier_run, record, phase, init_from, name):
-    """The entry for the steps the arm in `earlier_run` trained after its adopted step, up to the snapshot
-    `init_from` that the arm `name` started from. The committed record's last entry must be that arm's."""
+def _continued_entry(earlier_run, record, phase, init_from, name, committed, committed_generator):
+    """The entry for the steps the arm in `earlier_run` trained after its adopted step (the committed record's
+    last entry is that arm's), or from its step 0 when it started from the committed generator, up to the
+    snapshot `init_from` that the arm `name` started from."""
     last = record["phases"][-1] if record["phases"] else {}
-    if not str(last.get("notes", "")).startswith(f"CPU arm {earlier_run.name}:"):
-        raise SystemExit(f"--continues {earlier_run.name}: the committed checkpoint's last record entry is not that "
-                         f"arm's, so its steps after the adoption are not the committed checkpoint's history")
+    cfg = load_checkpoint(earlier_run / "checkpoint.pt")["config"]
+    if str(last.get("notes", "")).startswith(f"CPU arm {earlier_run.name}:"):
+        start = last["gate_result"]["step"]
+    else:
+        try:
+            _check_starts_at(committed, committed_generator, cfg["init_from"], earlier_run.name)
+        except SystemExit as refused:
+            raise SystemExit(f"--continues {earlier_run.name}: the committed checkpoint's last record entry is not "
+                             f"that arm's, and {refused}") from None
+        start = 0
     if not init_from or not Path(init_from).is_file():
         raise SystemExit(f"--continues {earlier_run.name}: arm {name} names no snapshot it started from "
                          f"(init_from {init_from!r})")
@@ -158,12 +170,11 @@ def _continued_entry(earlier_run, record, phase, init_from, name):
     if Path(snapshot["config"].get("out_dir", "")).name != earlier_run.name:
         raise SystemExit(f"--continues {earlier_run.name}: the snapshot {init_from} that arm {name} started from is "
                          f"arm {Path(snapshot['config'].get('out_dir', '')).name}'s, not {earlier_run.name}'s")
-    start, stop = last["gate_result"]["step"], snapshot["step"]
+    stop = snapshot["step"]
     if stop <= start:
         raise SystemExit(f"--continues {earlier_run.name}: the snapshot {init_from} is at step {stop}, not after the "
                          f"adopted step {start}")
     arm = json.loads((earlier_run / "arm.json").read_text())
-    cfg = load_checkpoint(earlier_run / "checkpoint.pt")["config"]
     part = 1 + sum(e["name"] == phase.name for e in record["phases"])
     stopped = f"continued by arm {name} from this arm's average at step {stop} ({init_from})"
     return _arm_entry(earlier_run, replace(phase, notes=_arm_notes(earlier_run.name, arm)), part, cfg, start, stop,
@@ -209,7 +220,8 @@ def main():
     ap.add_argument("--stopped", default="session ended", help="why the arm stopped, for the record")
     ap.add_argument("--checkpoint", help="judge this file (e.g. a weight average) instead of the arm's last checkpoint")
     ap.add_argument("--continues", metavar="ARM", help="the arm (runs/arms/ARM/) this one was started from, itself "
-                    "adopted at an earlier step: its steps from there to the snapshot enter the record")
+                    "adopted at an earlier step or started from the committed generator: its steps from there to "
+                    "the snapshot enter the record")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         entry = pack_arm(Path("runs/arms") / args.name, tmp, args.phase, args.stopped, checkpoint=args.checkpoint,

@@ -343,8 +343,16 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     assert [d["step"] for d in between["last_diagnostics"]] == [2]
     assert (between["part"], entry2["part"]) == (adopted_at_1["part"] + 1, adopted_at_1["part"] + 2)
     assert phases[-1] == json.loads(json.dumps(entry2)) and entry2["steps"] == 1
-    with pytest.raises(SystemExit, match="last record entry is not that arm's"):  # a1 is not the committed one's
-        pack_arm(run2, tmp_path / "out3", continues=run)
+    # a fork of an unjudged arm: a1 is not the committed record's last entry but started from the committed
+    # generator, so its steps 0 → 2 enter the record before a2's; an earlier arm that is neither is refused
+    entry3 = pack_arm(run2, tmp_path / "out3", continues=run)
+    phases = load_checkpoint(tmp_path / "out3" / "rast_device_fp16.pt")["record"]["phases"]
+    assert json.dumps(phases[:-2]) == json.dumps(committed["phases"]) and json.dumps(phases[-1]) == json.dumps(entry3)
+    assert phases[-2]["steps"] == 2 and "CPU arm a1" in phases[-2]["notes"]
+    assert [d["step"] for d in phases[-2]["last_diagnostics"]] == [2]
+    assert "continued by arm a2" in phases[-2]["gate_result"]["stopped"]
+    assert (phases[-2]["part"], entry3["part"]) == tuple(1 + sum(e["name"] == "rast" for e in committed["phases"]) + i
+                                                        for i in (0, 1))
 
     # lineage: an arm that did not start from the committed generator is refused without --continues (a2 started
     # from a1's checkpoint, not from the demo checkpoint), and --continues names the arm whose snapshot it was
@@ -360,6 +368,8 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     export_with_record(a1, tmp_path / "committed2.pt", committed["phases"][:-1] + [adopted_a2], committed.get("data"))
     with pytest.raises(SystemExit, match="is arm a1's, not a2's"):
         pack_arm(run3, tmp_path / "out5", committed=tmp_path / "committed2.pt", continues=run2)
+    with pytest.raises(SystemExit, match="last record entry is not that arm's, and arm a2 does not start from"):
+        pack_arm(run3, tmp_path / "out5b", continues=run2)  # a2 neither adopted nor started from the committed
 
     # the adopted arm trained on past its adoption (the record's last entry is its own, with its own diagnosis at
     # that step): its later steps are judged as the next part, without --continues; after an averaged adoption,

@@ -234,11 +234,11 @@ def placeholder_png():
 
 
 def without_images(path):
-    """Replace every image a reference notebook displays by `placeholder_png()`, in place; return the bytes saved.
+    """Replace every image a reference notebook displays by `placeholder_png()`, in place.
     nbval does not compare images (only with --nbdime), so they cost the references ~1 MiB for nothing, and every
     committed byte travels with each device call (tests/test_device_script.py). The output stays, so the cells
     keep their shape; the smoke figures are checked as files by tests/test_notebooks.py."""
-    nb, before, png = nbformat.read(path, as_version=4), Path(path).stat().st_size, placeholder_png()
+    nb, png = nbformat.read(path, as_version=4), placeholder_png()
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
@@ -246,7 +246,6 @@ def without_images(path):
                 if key in data:
                     data[key] = png
     nbformat.write(nb, path)
-    return before - Path(path).stat().st_size
 
 
 def smoke_parameters(work, name):

@@ -61,6 +61,19 @@ def test_the_probe_times_every_candidate_refuses_one_whose_losses_differ_and_pic
     assert json.loads((tmp_path / "out" / "training_cpu.json").read_text())["chosen"] == table["chosen"]
 
 
+def test_a_cpu_without_a_bf16_unit_probes_only_the_fp32_candidates_and_says_why(tmp_path, monkeypatch):
+    """Emulated bf16 is slower than fp32 (results/demo_checkpoint/lower_lr_256/cpu_probe_q256.md), and each
+    candidate costs three steps."""
+    monkeypatch.setattr(P, "cpu_flags", lambda: {"cpu": "x", "bf16_units": []})
+    assert [name for name, _ in P.default_candidates()] == ["fp32", "fp32_channels_last"]
+    table = P.probe(smoke(tmp_path, batch_size=4, init_from=str(DEMO_CHECKPOINT)), steps=1, log=lambda *_: None)
+    assert [r["name"] for r in table["candidates"]] == ["fp32", "fp32_channels_last"]
+    assert table["chosen"] in ("fp32", "fp32_channels_last") and "not probed" in table["note"]
+    assert "not probed" in P.markdown(table)
+    monkeypatch.setattr(P, "cpu_flags", lambda: {"cpu": "x", "bf16_units": ["avx512_bf16"]})
+    assert P.default_candidates() == P.CANDIDATES
+
+
 def test_amp_auto_runs_the_probe_and_trains_with_its_choice(tmp_path, monkeypatch):
     real = P.probe  # the probe itself, on two candidates, one timed step each (the test above checks its table)
     monkeypatch.setattr(P, "probe", lambda cfg, **kw: real(cfg, steps=1, candidates=P.CANDIDATES[:2], **kw))

@@ -180,12 +180,12 @@ def run_training(out="results/bench", quick=False, steps=3):
     and the stylisation at 512² in fp32 and in bf16 (`load_model(precision=...)`; "auto" picks bf16 where the
     CPU has a bf16 unit); writes training_cpu.json and training_cpu.md to `out`. `quick` (the tests): 64²."""
     from ..train.checkpoint import DEMO_CHECKPOINT, load_model, resolve_precision
-    from ..train.probe import probe, write
+    from ..train.probe import CANDIDATES, probe, write
     size = 64 if quick else 128
     with tempfile.TemporaryDirectory(prefix="rastlib-bench-") as tmp:
         cfg = make_config("demo", out_dir=tmp, crop_size=size, load_size=size, batch_size=4, device="cpu",
                           loss_preset="rast_wacv", init_from=str(DEMO_CHECKPOINT))
-        table = probe(cfg, steps=1 if quick else steps)
+        table = probe(cfg, steps=1 if quick else steps, candidates=CANDIDATES)  # bf16 even where emulated
     inference = 64 if quick else 512
     c, s = _pair(inference, "cpu")
     seconds = {p: round(stylise_seconds(load_model(precision=p), c, s, 1 if quick else 3), 3) for p in ("fp32", "bf16")}

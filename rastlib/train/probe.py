@@ -17,8 +17,10 @@ a GPU "auto" is bf16 without probing.
 Candidates (`CANDIDATES`): fp32; fp32 with channels_last; bf16 autocast with channels_last. The bf16 pass keeps
 its tensors in bf16 end to end: reflection padding stays in bf16 (`ops.ReflectionPad`), the frozen encoder runs a
 bf16 copy of its weights after its first slice, which stays fp32 (`encoder.VGGEncoder`), and the loss statistics
-(mean/std, mean-variance norm, the contrastive projections) are computed in fp32. A CPU without a bf16 unit (no `avx512_bf16` / `amx_bf16` flag) still
-runs the bf16 candidate, emulated: it is then slower than fp32 and the table says so.
+(mean/std, mean-variance norm, the contrastive projections) are computed in fp32. On a CPU without a bf16 unit (no
+`avx512_bf16` / `amx_bf16` flag) bf16 is emulated and slower than fp32, so a training run does not probe it there
+(`default_candidates`: each candidate costs three training steps, ~4 min at 256² on such a CPU); the table says
+why, and `python -m rastlib bench --training` still times every candidate.
 """
 import json
 import math
@@ -51,6 +53,13 @@ def cpu_flags():
     except OSError:
         pass
     return {"cpu": name, "bf16_units": [f for f in BF16_FLAGS if f in flags]}
+
+
+def default_candidates():
+    """The candidates a training run probes: all of `CANDIDATES` where the CPU has a bf16 unit, else the fp32 ones
+    (emulated bf16 is slower than fp32:
+    results/demo_checkpoint/lower_lr_256/cpu_probe_q256.md)."""
+    return CANDIDATES if cpu_flags()["bf16_units"] else tuple(c for c in CANDIDATES if c[1]["amp"] == "none")
 
 
 def loss_values(trainer, contents, styles):
@@ -160,13 +169,14 @@ def agree(reference, values, noise, rtol=RTOL):
     return True, ""
 
 
-def probe(cfg, steps=2, candidates=CANDIDATES, log=print):
-    """Time and check every candidate setting of `cfg` (see the module docstring); the first candidate is the
-    fp32 reference. Returns the table {"hardware", "config", "candidates": [{name, amp, channels_last,
+def probe(cfg, steps=2, candidates=None, log=print):
+    """Time and check every candidate setting of `cfg` (default: `default_candidates()`; see the module
+    docstring); the first candidate is the fp32 reference. Returns the table {"hardware", "config", "candidates": [{name, amp, channels_last,
     ms_per_step, losses, accepted, why}], "noise", "chosen", "speedup_vs_fp32", "note"}. The run's own folder is
     not touched: the candidates train in a temporary folder, from the run's checkpoint if it has one, else from
     its `init_from`."""
     from .loop import Trainer
+    candidates = default_candidates() if candidates is None else candidates
     run_ckpt = Path(cfg.out_dir) / "checkpoint.pt"
     start = str(run_ckpt) if run_ckpt.is_file() else cfg.init_from
     rows, batch, reference, noise = [], None, None, None
@@ -186,8 +196,10 @@ def probe(cfg, steps=2, candidates=CANDIDATES, log=print):
             f"{'accepted' if accepted else 'refused: ' + why}")
     chosen = min((r for r in rows if r["accepted"]), key=lambda r: r["ms_per_step"])
     hardware = {**cpu_flags(), "threads": torch.get_num_threads(), "torch": torch.__version__}
+    probed_bf16 = any(r["amp"] == "bf16" for r in rows)
     note = "" if hardware["bf16_units"] else \
-        "no bf16 unit on this CPU (no amx_bf16/avx512_bf16 flag): bf16 autocast is emulated"
+        "no bf16 unit on this CPU (no amx_bf16/avx512_bf16 flag): bf16 autocast is emulated" + \
+        ("" if probed_bf16 else ", slower than fp32, so not probed (`python -m rastlib bench --training` times it)")
     return {"hardware": hardware, "config": {"loss_preset": cfg.loss_preset, "batch_size": cfg.batch_size,
                                              "crop_size": cfg.crop_size},
             "rtol": RTOL, "noise": {k: round(v, 6) for k, v in noise.items()}, "steps_timed": steps,

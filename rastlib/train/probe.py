@@ -57,8 +57,7 @@ def cpu_flags():
 
 def default_candidates():
     """The candidates a training run probes: all of `CANDIDATES` where the CPU has a bf16 unit, else the fp32 ones
-    (emulated bf16 is slower than fp32:
-    results/demo_checkpoint/lower_lr_256/cpu_probe_q256.md)."""
+    (emulated bf16 is slower than fp32: results/demo_checkpoint/lower_lr_256/cpu_probe_q256.md)."""
     return CANDIDATES if cpu_flags()["bf16_units"] else tuple(c for c in CANDIDATES if c[1]["amp"] == "none")
 
 
@@ -171,10 +170,10 @@ def agree(reference, values, noise, rtol=RTOL):
 
 def probe(cfg, steps=2, candidates=None, log=print):
     """Time and check every candidate setting of `cfg` (default: `default_candidates()`; see the module
-    docstring); the first candidate is the fp32 reference. Returns the table {"hardware", "config", "candidates": [{name, amp, channels_last,
-    ms_per_step, losses, accepted, why}], "noise", "chosen", "speedup_vs_fp32", "note"}. The run's own folder is
-    not touched: the candidates train in a temporary folder, from the run's checkpoint if it has one, else from
-    its `init_from`."""
+    docstring); the first candidate is the fp32 reference. Returns the table {"hardware", "config",
+    "candidates": [{name, amp, channels_last, ms_per_step, losses, accepted, why}], "noise", "chosen",
+    "speedup_vs_fp32", "note"}. The run's own folder is not touched: the candidates train in a temporary folder,
+    from the run's checkpoint if it has one, else from its `init_from`."""
     from .loop import Trainer
     candidates = default_candidates() if candidates is None else candidates
     run_ckpt = Path(cfg.out_dir) / "checkpoint.pt"

@@ -1,5 +1,6 @@
 """Benchmark: the multirestoration term's full-resolution scale shared with the graph's I_c' against computed
-again, on the CPU arms' training step (256², batch 4, bf16, channels_last, the allocator `auto` picks).
+again, on the CPU arms' training step (256², batch 4, bf16 where the CPU has a bf16 unit, else fp32, channels_last,
+the allocator `auto` picks).
 
 At or above the training crop, the multirestoration's restoration R(I_o) = T(I_o, I_c) is the graph's I_c', which
 the transitive content term already makes; `rastlib.train.losses.multirestoration` now reuses it. The variant
@@ -68,9 +69,10 @@ def child(variant, size, batch, steps):
 
 
 def markdown(report):
-    m = report["machine"]
-    lines = [f"The CPU arms' training step ({report['size']}², batch {report['batch']}, bf16, channels_last, SANet's "
-             f"losses with identity, transitive content and multirestoration at scales 256/128/64; allocator "
+    m, precision = report["machine"], {"bf16": "bf16", "none": "fp32"}[report.get("amp", "bf16")]
+    autocast = " autocast" if precision == "bf16" else ""
+    lines = [f"The CPU arms' training step ({report['size']}², batch {report['batch']}, {precision}, channels_last, "
+             f"SANet's losses with identity, transitive content and multirestoration at scales 256/128/64; allocator "
              f"{report['rows'][0]['allocator']}), {report['rounds']} fresh processes per variant, interleaved "
              f"(A B, B A, ...), each timing {report['steps']} steps after one untimed step; {m['cpu']}, "
              f"{m['threads']} threads, torch {m['torch']}, {m['date']}. "
@@ -82,7 +84,7 @@ def markdown(report):
                      f"{', '.join(f'{x:.2f}' for x in r['round_medians'])} | {r['speedup']:.2f}× | "
                      f"{r['transfers']} | {r['tflop']:.2f} |")
     lines += ["", f"Losses of the first (untimed) step, same batch and start: largest relative difference between "
-              f"the variants {report['max_rel_loss_difference']:.2e} (bf16 autocast; the two compute the same "
+              f"the variants {report['max_rel_loss_difference']:.2e} ({precision}{autocast}; the two compute the same "
               f"function).", ""]
     return "\n".join(lines)
 
@@ -120,8 +122,9 @@ def main():
                      "first_step_losses": done[0]["first_step_losses"]})
     a_, b_ = rows[0]["first_step_losses"], rows[1]["first_step_losses"]
     diff = max(abs(a_[k] - b_[k]) / max(abs(a_[k]), 1e-12) for k in a_)
-    report = {"size": a.size, "batch": a.batch, "steps": a.steps, "rounds": a.rounds, "rows": rows,
-              "max_rel_loss_difference": diff, "machine": machine()}
+    from rastlib.eval.allocator_bench import arm_amp
+    report = {"size": a.size, "batch": a.batch, "steps": a.steps, "rounds": a.rounds, "amp": arm_amp(),
+              "rows": rows, "max_rel_loss_difference": diff, "machine": machine()}
     Path(a.out).mkdir(parents=True, exist_ok=True)
     for suffix, text in ((".json", json.dumps(report, indent=1)), (".md", markdown(report))):
         (Path(a.out) / f"shared_restoration_cpu{suffix}").write_text(text)

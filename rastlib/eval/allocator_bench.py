@@ -20,8 +20,15 @@ ARM_STEP_WEIGHTS = {"direct_content": 1.0, "direct_style": 3.0, "identity_pixel"
                     "content_transitive": 2.0, "multirestoration": 130.0}
 
 
+def arm_amp():
+    """The arms' precision on this CPU: bf16 where it has a bf16 unit, else fp32 (what the step probe picks there;
+    emulated bf16 is many times slower: results/demo_checkpoint/lower_lr_256/cpu_probe_q256.md)."""
+    from ..train.probe import cpu_flags
+    return "bf16" if cpu_flags()["bf16_units"] else "none"
+
+
 def run_allocators(out="results/bench", size=256, batch=4, steps=3, rounds=2):
-    """The CPU arms' training step (bf16, channels_last, `ARM_STEP_WEIGHTS`, from the demo checkpoint, the
+    """The CPU arms' training step (`arm_amp`, channels_last, `ARM_STEP_WEIGHTS`, from the demo checkpoint, the
     loader's batches with the arms' load sizes, the same in every process) in a fresh process under each
     installed allocator (`rastlib.train.allocator`), side by side in one run and interleaved over `rounds` (this
     machine's speed drifts by tens of percent within minutes): seconds per step (median of all timed steps, each
@@ -54,7 +61,8 @@ def run_allocators(out="results/bench", size=256, batch=4, steps=3, rounds=2):
         if base and "seconds_per_step" in r:
             r["speedup_vs_glibc"] = base / r["seconds_per_step"]
     timed = [r for r in rows if "seconds_per_step" in r]
-    report = {"size": size, "batch": batch, "steps": steps, "rounds": rounds, "weights": ARM_STEP_WEIGHTS,
+    report = {"size": size, "batch": batch, "steps": steps, "rounds": rounds, "amp": arm_amp(),
+              "weights": ARM_STEP_WEIGHTS,
               "rows": rows, "fastest": min(timed, key=lambda r: r["seconds_per_step"])["allocator"] if timed else None,
               "machine": machine(),
               "missing": [n for n in allocator.LIBRARIES if not allocator.library(n)]}
@@ -66,12 +74,12 @@ def run_allocators(out="results/bench", size=256, batch=4, steps=3, rounds=2):
 
 
 def arm_trainer(out_dir, size, batch):
-    """A `Trainer` for the CPU arms' step (bf16, channels_last, `ARM_STEP_WEIGHTS`, the arms' load sizes) from
+    """A `Trainer` for the CPU arms' step (`arm_amp`, channels_last, `ARM_STEP_WEIGHTS`, the arms' load sizes) from
     the demo checkpoint, writing into `out_dir`: what the CPU benchmarks time."""
     from ..train.checkpoint import DEMO_CHECKPOINT
     from ..train.loop import Trainer
     cfg = make_config("demo", out_dir=out_dir, crop_size=size, load_size=size, load_size_max=size * 5 // 4,
-                      batch_size=batch, device="cpu", amp="bf16", channels_last=True, loss_preset="sanet",
+                      batch_size=batch, device="cpu", amp=arm_amp(), channels_last=True, loss_preset="sanet",
                       weights=ARM_STEP_WEIGHTS, init_from=str(DEMO_CHECKPOINT))
     return Trainer(cfg, resume=False)
 
@@ -96,7 +104,8 @@ def _allocator_child(size, batch, steps):
 
 def allocator_markdown(report):
     m = report["machine"]
-    lines = [f"Training step of the CPU arms ({report['size']}², batch {report['batch']}, bf16, channels_last, "
+    precision = {"bf16": "bf16", "none": "fp32"}[report.get("amp", "bf16")]  # records before "amp" ran bf16
+    lines = [f"Training step of the CPU arms ({report['size']}², batch {report['batch']}, {precision}, channels_last, "
              f"SANet's losses with identity, transitive content and multirestoration; the loader's batches, images "
              f"loaded at {report['size']}-{report['size'] * 5 // 4} px) under each allocator: {report['rounds']} "
              f"fresh processes each, interleaved, each timing {report['steps']} steps after one untimed step; "

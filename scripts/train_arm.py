@@ -5,6 +5,12 @@
 An arm is a run folder runs/arms/<name>/ (checkpoint, log.jsonl, diagnostics.jsonl, arm.json); rerunning the same
 command resumes it exactly. Arms that share a start and a seed see the same batches, so two arms differ only by
 what their options say (paired arms).
+
+    nice python scripts/train_arm.py --replay results/demo_checkpoint/lower_lr_256/arm_l256.json [--set amp=none]
+
+trains (or resumes) the arm a record's arm.json describes, with its own options; --set and --weight given here
+go on top (a CPU with no bf16 unit: --set amp=none), and a name given here renames it. The threads and the
+allocator are this command's (neither changes the arithmetic).
 """
 import argparse
 import json
@@ -24,9 +30,10 @@ from rastlib.train.checkpoint import DEMO_CHECKPOINT
 ROOT = Path("runs/arms")
 
 
-def main():
+def parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("name")
+    ap.add_argument("name", nargs="?", help="the arm's folder under runs/arms/ (with --replay: the record's name)")
+    ap.add_argument("--replay", metavar="ARM_JSON", help="train the arm a record's arm.json describes")
     ap.add_argument("--preset", default="rast_combined")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--eval-every", type=int, default=100)
@@ -37,7 +44,16 @@ def main():
     ap.add_argument("--notes", default="")
     ap.add_argument("--allocator", default="auto", choices=("auto", *allocator.CHOICES),
                     help="memory allocator (auto: tcmalloc where installed; results/bench/allocator_cpu.md)")
+    return ap
+
+
+def main():
+    ap = parser()
     args = ap.parse_args()
+    if args.replay:
+        args = replayed(args)
+    elif not args.name:
+        ap.error("name the arm (or --replay a record's arm.json)")
     try:
         args.allocator = allocator.resolve(args.allocator)
     except ConfigError as e:
@@ -58,6 +74,18 @@ def main():
     (run / "arm.json").write_text(json.dumps({"argv": vars(args), "config": cfg.to_dict()}, indent=1))
     photos, paintings = load_eval_set(demo_eval_content_dir(), 256), load_eval_set(demo_eval_style_dir(), 256)
     print(run_phase(phase, cfg, photos, paintings, progress=False), flush=True)
+
+
+def replayed(args):
+    """`args` with the options of the arm.json named by `args.replay`: its name (unless `args` names one), preset,
+    steps, diagnosis interval, start and notes; its --weight and --set, then those of `args` (the later wins)."""
+    try:
+        saved = json.loads(Path(args.replay).read_text())["argv"]
+    except (OSError, ValueError, KeyError) as e:
+        raise SystemExit(f"--replay {args.replay}: not a readable arm.json ({e})") from None
+    keep = {k: saved[k] for k in ("preset", "steps", "eval_every", "init", "notes")}
+    return argparse.Namespace(**{**vars(args), **keep, "name": args.name or saved["name"],
+                                 "weight": saved["weight"] + args.weight, "sets": saved["sets"] + args.sets})
 
 
 if __name__ == "__main__":

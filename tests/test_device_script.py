@@ -391,3 +391,21 @@ def test_a_cpu_arm_is_packed_as_a_device_call_with_its_record(tmp_path):
     export_with_record(a1, tmp_path / "committed6.pt", committed["phases"][:-1] + [at_2], committed.get("data"))
     with pytest.raises(SystemExit, match="nothing after the adoption"):
         pack_arm(run, tmp_path / "out8", committed=tmp_path / "committed6.pt")
+
+
+def test_an_arm_replays_from_its_record_with_this_machines_settings_on_top():
+    """scripts/train_arm.py --replay: the options of a committed arm.json (a lost run is retrained as declared),
+    with a --set given here winning over the record's (amp=none on a CPU with no bf16 unit)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import train_arm
+    from rastlib.app.cli import _parse_pairs
+    record = ROOT / "results" / "demo_checkpoint" / "lower_lr_256" / "arm_l256.json"
+    saved = json.loads(record.read_text())["argv"]
+    args = train_arm.replayed(train_arm.parser().parse_args(["--replay", str(record), "--set", "amp=none"]))
+    assert (args.name, args.preset, args.steps, args.init, args.notes) == \
+        (saved["name"], saved["preset"], saved["steps"], saved["init"], saved["notes"])
+    assert args.weight == saved["weight"] and args.sets == saved["sets"] + ["amp=none"]
+    assert _parse_pairs(saved["sets"], "--set")["amp"] == "bf16" and _parse_pairs(args.sets, "--set")["amp"] == "none"
+    assert train_arm.replayed(train_arm.parser().parse_args(["again", "--replay", str(record)])).name == "again"
+    with pytest.raises(SystemExit, match="not a readable arm.json"):
+        train_arm.replayed(train_arm.parser().parse_args(["--replay", str(ROOT / "README.md")]))

@@ -69,13 +69,14 @@ def test_identity_model_is_perfect_on_identity_and_content(scores, eval_set):
     # the output is the photo: no move towards any painting, and one nearest painting per photo
     assert d["style_movement_2nd"] == pytest.approx(1.0, abs=1e-5)
     assert d["style_retrieval"] == pytest.approx(d["chance"]) == pytest.approx(1 / eval_set[1].shape[0])
+    assert d["stroke_retrieval"] == pytest.approx(d["chance"])
     assert d["style_spread"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_fixed_texture_scores_chance(scores, eval_set):
     d = scores["texture"]
     n = eval_set[0].shape[0]
-    assert d["style_retrieval"] == pytest.approx(d["chance"])
+    assert d["style_retrieval"] == pytest.approx(d["chance"]) == pytest.approx(d["stroke_retrieval"])
     assert d["style_spread"] == pytest.approx(0.0, abs=1e-6)
     assert d["content_retrieval"] == pytest.approx(1 / n) and d["content_retrieval_2nd"] == pytest.approx(1 / n)
     assert d["identity_psnr_content"] < 15
@@ -84,7 +85,7 @@ def test_fixed_texture_scores_chance(scores, eval_set):
 def test_style_copy_retrieves_style_not_content(scores, eval_set):
     d = scores["style"]
     n = eval_set[0].shape[0]
-    assert d["style_retrieval"] == 1.0
+    assert d["style_retrieval"] == 1.0 and d["stroke_retrieval"] == 1.0
     assert d["style_spread"] == pytest.approx(1.0, rel=1e-4)
     assert d["content_retrieval"] == pytest.approx(1 / n) and d["content_retrieval_2nd"] == pytest.approx(1 / n)
     assert d["style_movement_2nd"] > 1e3  # distance to the painting is ~0
@@ -304,6 +305,28 @@ def test_second_network_content_retrieval_sees_through_blur_but_not_a_covering_t
     # the collapsed checkpoint's outputs (cut from its sheet; Dc finds every one) and shuffled blocks fall below
     # the bar's 0.75; the photos at the sheet's own tile size are found, so the tiles' size is not the cause
     assert got["collapsed_tiles"] < 0.5 and got["shuffled_4x4"] < 0.3, got
+
+
+def test_stroke_retrieval_tells_a_paintings_own_texture_from_one_texture_tinted_per_painting(eval_set):
+    """Query sets whose answer is known (scripts/validate_stroke_measure.py; 256 px in its record), here at 64 px:
+    the photo, one fixed texture, one texture tinted per painting, the photo recoloured to each painting and the
+    collapsed checkpoint's outputs stay under 2× chance; the painting and blends of 10 % of it or more over the
+    photo score over it, the painting itself 1."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    import validate_stroke_measure as v
+    from rastlib.eval.metrics import default_style_nets, stroke_retrieval, strokes
+    net = default_style_nets("cpu")["alex"]
+    photos, paintings = eval_set
+    chance = 1 / paintings.shape[0]
+    with torch.no_grad():
+        ss = strokes(net, paintings)
+        got = {k: stroke_retrieval(strokes(net, q.flatten(0, 1)), ss, q.shape[1])
+               for k, q in v.query_sets(photos, paintings).items()}
+    assert got["photo"] == pytest.approx(chance) == pytest.approx(got["fixed_texture"]) and got["painting"] == 1
+    assert all(got[k] < 2 * chance for k in v.CHANCE_LIKE), got
+    assert all(got[k] > 2 * chance for k in v.OWN_TEXTURE), got
 
 
 def test_remaining_phases_follow_the_record():

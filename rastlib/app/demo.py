@@ -106,6 +106,8 @@ DIAGNOSTICS = (  # (key, what it says); the bar's measures print their threshold
     ("style_retrieval", "nearest painting by Ds is its own (collapse: chance)"),
     ("chance", "1 / number of paintings"),
     ("style_spread", "Ds between outputs of one photo / Ds between the paintings (collapse ≈ 0)"),
+    ("stroke_retrieval", "nearest painting by the texture of the luminance (AlexNet) is its own: chance for one "
+                         "texture tinted per painting"),
     ("style_movement_alex", "style distance photo → output, ratio, by ST-LPIPS's AlexNet (1 = no move)"),
     ("style_movement_vgg16", "the same by ST-LPIPS's VGG16"),
     ("style_movement_2nd", "the smaller of the two: the bar's second-network measure"),

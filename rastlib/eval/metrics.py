@@ -217,11 +217,37 @@ def layout_retrieval(lo, lc, m):
     not take them all. Ties share the hit (a row of equal distances scores 1/N, chance)."""
     n = lc.shape[0]
     d = torch.cdist(lo.double(), lc.double()).square().view(n, m, n)
-    scale = d.abs().amax()
-    d = (d - d.mean(0, keepdim=True)).view(n * m, n)
+    return _nearest_share((d - d.mean(0, keepdim=True)).view(n * m, n), torch.arange(n).repeat_interleave(m),
+                          d.abs().amax())
+
+
+def _nearest_share(d, own, scale):
+    """Share of the rows of `d` [R, K] whose nearest column is `own[r]`; ties (within 1e-9 × `scale`, the
+    uncentred distances' size) share the hit, so a row of equal distances scores 1/K, chance."""
     tied = d <= d.min(1, keepdim=True).values + 1e-9 * scale
-    own = tied[torch.arange(n * m), torch.arange(n).repeat_interleave(m)]
-    return (own.double() / tied.sum(1)).mean().item()
+    return (tied[torch.arange(d.shape[0]), own].double() / tied.sum(1)).mean().item()
+
+
+def strokes(net, x):
+    """[B] texture statistics of `x` with its colour taken out: the luminance, standardised over each image (its
+    brightness and contrast gone too), through a second network `net`; the channel statistics of its
+    unit-normalised features (as `style_distance_2nd`)."""
+    y = luminance_rgb(x)
+    y = (y - y.mean((1, 2, 3), keepdim=True)) / (y.std((1, 2, 3), keepdim=True) + 1e-5)
+    return _stats(_unit(net.features((0.5 + 0.2 * y).clamp(0, 1))))
+
+
+def stroke_retrieval(so, ss, m):
+    """Style retrieval with the colour taken out: the share of outputs (`so`, `strokes` of T(c_i, s_j), row
+    i·m + j) whose nearest painting (`ss`, the paintings' `strokes`) is their own, s_j. Each painting's distances
+    are first centred over the m outputs of one photo, so what the photo's own texture shares with a painting does
+    not count. One texture tinted per painting, or a recoloured photo, scores chance (1/m); the painting's own
+    strokes over the photo score high."""
+    double = lambda st: [(mu.double(), sd.double()) for mu, sd in st]  # noqa: E731 (equal rows stay equal)
+    d = _pairwise_stats_distance(double(so), double(ss))
+    n = d.shape[0] // m
+    centred = (d.view(n, m, m) - d.view(n, m, m).mean(1, keepdim=True)).view(n * m, m)
+    return _nearest_share(centred, torch.arange(m).repeat(n), d.abs().amax())
 
 
 def _pairwise_stats_distance(sa, sb):
@@ -267,6 +293,8 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
     - content_retrieval_2nd: content retrieval by a second network, one a texture laid over the photo does not
       fool (Dc's VGG19 found the photo in every output of a collapsed checkpoint): the `layout` of AlexNet's
       relu4 (`style_net`'s where one is given), `layout_retrieval`; NaN without the AlexNet;
+    - stroke_retrieval: style retrieval with the colour taken out, by the same network (`stroke_retrieval`): does
+      each output carry its own painting's texture, or one texture tinted per painting (chance)? NaN without it;
     - restoration_ssim: SSIM(T(T(c_i, s_j), c_i), c_i).
     Dc/Ds use the fixed `metric_encoder`. Without paintings only the content identity is measured (cheap).
     The model's passes run at its `precision` (bf16 autocast where it is "bf16"; the bar is judged in fp32);
@@ -313,11 +341,12 @@ def diagnose(model, photos, paintings=None, style_net=None, encoder=None, return
     out["content_Dc_random"] = _pairwise_dc(f_c, f_c)[~torch.eye(n, dtype=torch.bool, device=dev)].mean().item()
     out["content_retrieval"] = (dc_out_c.argmin(1) == want_c).float().mean().item()
     nets = {"2nd": style_net} if style_net is not None else default_style_nets(photos.device)
-    out["content_retrieval_2nd"] = float("nan")
+    out["content_retrieval_2nd"] = out["stroke_retrieval"] = float("nan")
     for name, net in nets.items():
         feats_c, feats_s, feats_o = (net.features(x) for x in (photos, paintings, flat))
         if name in ("2nd", "alex"):
             out["content_retrieval_2nd"] = layout_retrieval(layout(feats_o), layout(feats_c), m)
+            out["stroke_retrieval"] = stroke_retrieval(strokes(net, flat), strokes(net, paintings), m)
         net_c, net_s, net_o = (_stats(_unit(f)) for f in (feats_c, feats_s, feats_o))
         before = _pairwise_stats_distance(net_c, net_s).repeat_interleave(m, 0)[rows, want_s]
         after = _pairwise_stats_distance(net_o, net_s)[rows, want_s]

@@ -81,11 +81,11 @@ def replayed(args):
     steps, diagnosis interval, start and notes; its --weight and --set, then those of `args` (the later wins)."""
     try:
         saved = json.loads(Path(args.replay).read_text())["argv"]
-    except (OSError, ValueError, KeyError) as e:
-        raise SystemExit(f"--replay {args.replay}: not a readable arm.json ({e})") from None
-    keep = {k: saved[k] for k in ("preset", "steps", "eval_every", "init", "notes")}
-    return argparse.Namespace(**{**vars(args), **keep, "name": args.name or saved["name"],
-                                 "weight": saved["weight"] + args.weight, "sets": saved["sets"] + args.sets})
+        keep = {k: saved[k] for k in ("name", "preset", "steps", "eval_every", "init", "notes", "weight", "sets")}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"--replay {args.replay}: not a readable arm.json ({type(e).__name__}: {e})") from None
+    return argparse.Namespace(**{**vars(args), **keep, "name": args.name or keep["name"],
+                                 "weight": keep["weight"] + args.weight, "sets": keep["sets"] + args.sets})
 
 
 if __name__ == "__main__":

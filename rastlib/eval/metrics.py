@@ -229,9 +229,9 @@ def _nearest_share(d, own, scale):
 
 
 def strokes(net, x):
-    """[B] texture statistics of `x` with its colour taken out: the luminance, standardised over each image (its
-    brightness and contrast gone too), through a second network `net`; the channel statistics of its
-    unit-normalised features (as `style_distance_2nd`)."""
+    """The texture statistics of images `x` with their colour taken out: the luminance, standardised over each
+    image (its brightness and contrast gone too), through a second network `net`; per tap, the channel means and
+    stds of its unit-normalised features (`_stats`, as `style_distance_2nd`)."""
     y = luminance_rgb(x)
     y = (y - y.mean((1, 2, 3), keepdim=True)) / (y.std((1, 2, 3), keepdim=True) + 1e-5)
     return _stats(_unit(net.features((0.5 + 0.2 * y).clamp(0, 1))))

@@ -27,3 +27,8 @@ class DataError(RastError):
 
 class MetricUnavailable(RastError):
     """An optional metric cannot run here: its package, weights file or backbone is missing."""
+
+
+class TrainingStopped(RastError):
+    """A SIGTERM or SIGINT stopped training after a whole step, saved where that step was good (the CLI exits
+    with status 130: not a failure, a rerun resumes)."""

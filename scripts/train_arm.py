@@ -24,7 +24,7 @@ from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.eval.bar import WORKING_GATE
 from rastlib.eval.metrics import load_eval_set
 from rastlib.errors import ConfigError
-from rastlib.train import allocator
+from rastlib.train import TrainingStopped, allocator
 from rastlib.train.checkpoint import DEMO_CHECKPOINT
 
 ROOT = Path("runs/arms")
@@ -73,7 +73,10 @@ def main():
     run.mkdir(parents=True, exist_ok=True)
     (run / "arm.json").write_text(json.dumps({"argv": vars(args), "config": cfg.to_dict()}, indent=1))
     photos, paintings = load_eval_set(demo_eval_content_dir(), 256), load_eval_set(demo_eval_style_dir(), 256)
-    print(run_phase(phase, cfg, photos, paintings, progress=False), flush=True)
+    try:
+        print(run_phase(phase, cfg, photos, paintings, progress=False), flush=True)
+    except TrainingStopped as e:  # SIGTERM / Ctrl-C: the step under way is saved
+        raise SystemExit(str(e)) from None
 
 
 def replayed(args):

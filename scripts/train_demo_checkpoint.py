@@ -21,7 +21,7 @@ from rastlib.app.recipe import (PHASES, RECIPE, cpu_label, export_with_record, g
                                 read_diagnostics, remaining_phases, run_recipe)
 from rastlib.data import demo_eval_content_dir, demo_eval_style_dir
 from rastlib.eval.viz import loss_curves
-from rastlib.train import read_log
+from rastlib.train import TrainingStopped, read_log
 from rastlib.train.checkpoint import DEMO_CHECKPOINT, load_checkpoint
 
 ROOT = Path("runs/demo_checkpoint")
@@ -95,8 +95,11 @@ def main():
         export()
         return
     phases, init, _ = start_point()
-    run_recipe(ROOT, demo_eval_content_dir(), demo_eval_style_dir(), phases=phases, first_init=init,
-               force=args.force, progress=False)
+    try:
+        run_recipe(ROOT, demo_eval_content_dir(), demo_eval_style_dir(), phases=phases, first_init=init,
+                   force=args.force, progress=False)
+    except TrainingStopped as e:
+        raise SystemExit(str(e)) from None
 
 
 if __name__ == "__main__":

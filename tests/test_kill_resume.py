@@ -98,3 +98,23 @@ def test_sigkill_at_a_random_step_and_during_a_checkpoint_write(tmp_path):
     for part in a["generator"]:
         for key, value in a["generator"][part].items():
             assert torch.equal(value, b["generator"][part][key]), (part, key)
+
+
+def test_sigterm_and_ctrl_c_stop_after_the_step_under_way_and_save_it(tmp_path):
+    """SIGTERM (a machine shutting down) or Ctrl-C ends the run after the step under way, saved although it is not
+    a `save_every` step, with one line and status 130; the same command resumes from it."""
+    run = tmp_path / "run"
+    ckpt, log = run / "checkpoint.pt", run / "log.jsonl"
+    argv = ["-m", "rastlib", "train", "--profile", "smoke", "--preset", "sanet", "--iterations", "50",
+            "--set", "save_every=100", "--out", str(run)]
+    stopped_at = 0
+    for sig, after in ((signal.SIGTERM, 2), (signal.SIGINT, 1)):
+        proc = start(argv)
+        wait_for(lambda: log_lines(log) >= stopped_at + after, proc)
+        proc.send_signal(sig)
+        assert proc.wait(timeout=300) == 130
+        err = proc.stderr.read().decode()
+        assert err.strip().splitlines()[-1].startswith(f"stopped: {sig.name}: stopped after step"), err[-2000:]
+        assert "Traceback" not in err
+        assert saved_step(ckpt) == log_lines(log) > stopped_at  # the last logged step is the saved one
+        stopped_at = saved_step(ckpt)

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import ConfigError, RastError
+from ..errors import ConfigError, RastError, TrainingStopped
 
 
 def _positive_int(name):
@@ -372,6 +372,9 @@ def main(argv=None):
     args.own_process = argv is None  # the command line of this process: it may be restarted (`allocator.reexec`)
     try:
         COMMANDS[args.command](args)
+    except TrainingStopped as e:  # asked for (SIGTERM, Ctrl-C): the step under way is saved
+        print(printable(f"stopped: {e}"), file=sys.stderr)
+        return 130
     except RastError as e:
         print(printable(f"error: {e}"), file=sys.stderr)
         return 2

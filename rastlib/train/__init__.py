@@ -2,6 +2,6 @@
 `losses`), what is trained (`system`: model, heads, discriminators, optimisers) and the loop that steps it
 (`loop`), distributed training, checkpoints, and the CPU step probe (`probe`). May import the base modules, data
 and model; nothing of eval, app or lab."""
-from .loop import Trainer, TrainingError, pair_trick, read_log, resolve_device, train
+from .loop import Trainer, TrainingError, TrainingStopped, pair_trick, read_log, resolve_device, train
 
-__all__ = ["Trainer", "TrainingError", "pair_trick", "read_log", "resolve_device", "train"]
+__all__ = ["Trainer", "TrainingError", "TrainingStopped", "pair_trick", "read_log", "resolve_device", "train"]

@@ -7,10 +7,14 @@ Numerical guard: a step whose losses or gradients hold NaN/Inf is not applied (a
 `max_bad_steps` such steps in a row training stops with `TrainingError`.
 Under torchrun, each process trains on its share of every global batch with DistributedDataParallel
 (see `distributed`); rank 0 writes the log (losses averaged over processes) and the checkpoints.
+Stopping: a SIGTERM or Ctrl-C (SIGINT) ends a single-process run after the step under way, which is saved, so a
+rerun resumes from it (`TrainingStopped`); a second Ctrl-C interrupts at once.
 """
 import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data import ImageFolder, InfiniteSampler, ShardSampler
-from ..errors import CheckpointError, ConfigError, RastError
+from ..errors import CheckpointError, ConfigError, RastError, TrainingStopped
 from . import distributed
 from .checkpoint import FORMAT, VERSION, config_differences, load_checkpoint, save_atomic
 from .config import Config, config_defaults
@@ -29,6 +33,29 @@ from .system import TrainingSystem
 
 class TrainingError(RastError):
     """Training cannot go on (e.g. too many non-finite steps in a row)."""
+
+
+@contextlib.contextmanager
+def stop_on_signals(enabled=True):
+    """While training, the first SIGTERM or SIGINT is recorded in the yielded list instead of ending the process
+    (the loop then saves the step under way and stops); a second SIGINT raises KeyboardInterrupt at once. Only in
+    the main thread and where `enabled` (not under torchrun: the ranks would stop at different steps)."""
+    asked = []
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield asked
+        return
+
+    def handler(signum, frame):
+        if asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked.append(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield asked
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def pair_trick(contents, styles, content_ids=None, style_ids=None):
@@ -211,7 +238,8 @@ class Trainer:
                 stale.unlink()  # left by a process killed while writing a checkpoint (the checkpoint is whole)
         self.system.model.train()
         bar = tqdm(total=end, initial=self.step, disable=not (progress and main), desc="train", dynamic_ncols=True)
-        with open(self.log_path, "a") if main else contextlib.nullcontext() as log:
+        with open(self.log_path, "a") if main else contextlib.nullcontext() as log, \
+                stop_on_signals(self.world_size == 1) as asked:
             for contents, styles in self.batches():
                 if self.step >= end:
                     break
@@ -228,8 +256,14 @@ class Trainer:
                     raise TrainingError(f"{self.bad_steps} steps in a row had NaN/Inf losses or gradients "
                                         f"(last at step {self.step - 1}); stopped. The last good checkpoint "
                                         f"is {self.ckpt_path}")
-                if (self.step % self.cfg.save_every == 0 or self.step == end) and not record["skipped"] and main:
+                if (self.step % self.cfg.save_every == 0 or self.step == end or asked) and not record["skipped"] \
+                        and main:
                     self.save()  # only right after a good step
+                if asked:
+                    bar.close()
+                    kept = "saved" if not record["skipped"] else "the last good checkpoint is"
+                    raise TrainingStopped(f"{asked[0]}: stopped after step {self.step} ({kept} {self.ckpt_path}); "
+                                          f"the same command resumes it")
         bar.close()
         distributed.barrier()  # every process ends with rank 0's last checkpoint on disk
         self.system.model.eval()

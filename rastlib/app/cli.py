@@ -145,6 +145,9 @@ def build_parser():
     b.add_argument("--training", action="store_true",
                    help="only the CPU step probe: fp32, channels_last and bf16 training steps side by side "
                         "(rast_wacv, batch 4, 128², from the demo checkpoint) → training_cpu.json/.md")
+    b.add_argument("--emulated-bf16", action="store_true",
+                   help="with --training on a CPU without a bf16 unit: time the emulated bf16 step and "
+                        "stylisation too (~10x slower than fp32: results/bench/emulated_bf16_profile.md)")
 
     u = sub.add_parser("compare-upstream", help="the kit's model and the official RAST weights on the same pairs")
     u.add_argument("--decoder", required=True, help="official decoder_iter_160000.pth")
@@ -268,7 +271,7 @@ def cmd_bench(args):
     from ..eval.allocator_bench import run_allocators
     from ..eval.bench import run, run_slider, run_training
     if args.training:
-        run_training(args.out, quick=args.quick)
+        run_training(args.out, quick=args.quick, emulated_bf16=args.emulated_bf16)
         print((Path(args.out) / "training_cpu.md").read_text())
         return
     if args.allocators:

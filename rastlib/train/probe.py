@@ -203,7 +203,7 @@ def probe(cfg, steps=2, candidates=None, log=print):
     note = "" if hardware["bf16_units"] else \
         "no bf16 unit on this CPU (no amx_bf16/avx512_bf16 flag): bf16 autocast is emulated" + \
         (" (timed without the untimed step)" if probed_bf16 else
-         ", slower than fp32, so not probed (`python -m rastlib bench --training` times it)")
+         ", slower than fp32, so not probed (`python -m rastlib bench --training --emulated-bf16` times it)")
     return {"hardware": hardware, "config": {"loss_preset": cfg.loss_preset, "batch_size": cfg.batch_size,
                                              "crop_size": cfg.crop_size},
             "rtol": RTOL, "noise": {k: round(v, 6) for k, v in noise.items()}, "steps_timed": steps,
@@ -227,8 +227,9 @@ def markdown(table):
                      f"{fp32 / r['ms_per_step']:.2f} | {'yes' if r['accepted'] else 'no: ' + r['why']} |")
     if table.get("stylisation"):
         st = table["stylisation"]
+        bf16 = f"{st['seconds']['bf16']:.2f} s" if "bf16" in st["seconds"] else "not timed (emulated)"
         lines += ["", f"Stylisation (`RAST.T`, one pair, {st['size']}², median of 3 after a warm-up): fp32 "
-                      f"{st['seconds']['fp32']:.2f} s, bf16 autocast {st['seconds']['bf16']:.2f} s; the default "
+                      f"{st['seconds']['fp32']:.2f} s, bf16 autocast {bf16}; the default "
                       f"(`precision=\"auto\"` of the command line) here: {st['default']}."]
     if table["note"]:
         lines += ["", table["note"]]

@@ -69,7 +69,8 @@ def child(variant, size, batch, steps):
 
 
 def markdown(report):
-    m, precision = report["machine"], {"bf16": "bf16", "none": "fp32"}[report.get("amp", "bf16")]
+    from rastlib.eval.allocator_bench import report_precision
+    m, precision = report["machine"], report_precision(report)
     autocast = " autocast" if precision == "bf16" else ""
     lines = [f"The CPU arms' training step ({report['size']}², batch {report['batch']}, {precision}, channels_last, "
              f"SANet's losses with identity, transitive content and multirestoration at scales 256/128/64; allocator "

@@ -107,7 +107,7 @@ def query_sets(photos, paintings, model=None):
     return sets
 
 
-def _nearest_share(d, m):
+def _photo_retrieval(d, m):
     """Share of rows (i·m + j) of a distance matrix [N·M, N] whose smallest entry is column i."""
     n = d.shape[1]
     return (d.argmin(1) == torch.arange(n).repeat_interleave(m)).float().mean().item()
@@ -122,14 +122,14 @@ def score(sets, photos, nets):
     for name, q in sets.items():
         n, m = q.shape[:2]
         flat = q.flatten(0, 1)
-        row = {"dc": _nearest_share(_pairwise_dc(enc(flat), f_photos["dc"]), m)}
+        row = {"dc": _photo_retrieval(_pairwise_dc(enc(flat), f_photos["dc"]), m)}
         for k, net in nets.items():
             fo, fc = net.features(flat), f_photos[k]
             # ST-LPIPS's own spatial features, unit-normalised (LPIPS without its weights): the earlier attempt
             uo, uc = _unit(fo), _unit(fc)
             unit = sum(torch.cdist(uo[t].flatten(1), uc[t].flatten(1)).square() for t in (2, 3))
-            row[f"{k}_unit_taps34"] = _nearest_share(unit, m)
-            row[f"{k}_layout_uncentred"] = _nearest_share(torch.cdist(layout(fo), layout(fc)), m)
+            row[f"{k}_unit_taps34"] = _photo_retrieval(unit, m)
+            row[f"{k}_layout_uncentred"] = _photo_retrieval(torch.cdist(layout(fo), layout(fc)), m)
             for tap in (2, 3, 4):
                 for grid in (4, 6, 8, 12):
                     row[f"{k}_layout_tap{tap + 1}_grid{grid}"] = layout_retrieval(

@@ -27,6 +27,12 @@ def arm_amp():
     return "bf16" if cpu_flags()["bf16_units"] else "none"
 
 
+def report_precision(report):
+    """"bf16" or "fp32": the precision a report of the arms' step (`arm_amp`) ran in (records from before its
+    "amp" key ran bf16)."""
+    return {"bf16": "bf16", "none": "fp32"}[report.get("amp", "bf16")]
+
+
 def run_allocators(out="results/bench", size=256, batch=4, steps=3, rounds=2):
     """The CPU arms' training step (`arm_amp`, channels_last, `ARM_STEP_WEIGHTS`, from the demo checkpoint, the
     loader's batches with the arms' load sizes, the same in every process) in a fresh process under each
@@ -104,7 +110,7 @@ def _allocator_child(size, batch, steps):
 
 def allocator_markdown(report):
     m = report["machine"]
-    precision = {"bf16": "bf16", "none": "fp32"}[report.get("amp", "bf16")]  # records before "amp" ran bf16
+    precision = report_precision(report)
     lines = [f"Training step of the CPU arms ({report['size']}², batch {report['batch']}, {precision}, channels_last, "
              f"SANet's losses with identity, transitive content and multirestoration; the loader's batches, images "
              f"loaded at {report['size']}-{report['size'] * 5 // 4} px) under each allocator: {report['rounds']} "

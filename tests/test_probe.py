@@ -63,8 +63,9 @@ def test_the_probe_times_every_candidate_refuses_one_whose_losses_differ_and_pic
 
 def test_a_cpu_without_a_bf16_unit_probes_only_the_fp32_candidates_and_says_why(tmp_path, monkeypatch):
     """Emulated bf16 is slower than fp32 (results/demo_checkpoint/lower_lr_256/cpu_probe_q256.md), and each
-    candidate costs three steps."""
+    candidate costs three steps. (The timing is stubbed: the test above times real steps.)"""
     monkeypatch.setattr(P, "cpu_flags", lambda: {"cpu": "x", "bf16_units": []})
+    monkeypatch.setattr(P, "step_seconds", lambda trainer, batch, steps=2, warmup=True: 1.0)
     assert [name for name, _ in P.default_candidates()] == ["fp32", "fp32_channels_last"]
     table = P.probe(smoke(tmp_path, batch_size=4, init_from=str(DEMO_CHECKPOINT)), steps=1, log=lambda *_: None)
     assert [r["name"] for r in table["candidates"]] == ["fp32", "fp32_channels_last"]
@@ -75,12 +76,16 @@ def test_a_cpu_without_a_bf16_unit_probes_only_the_fp32_candidates_and_says_why(
 
 
 def test_amp_auto_runs_the_probe_and_trains_with_its_choice(tmp_path, monkeypatch):
-    real = P.probe  # the probe itself, on two candidates, one timed step each (the test above checks its table)
+    """The probe itself on two candidates (their losses computed and checked), with stubbed timings that make
+    channels_last the faster one (the tests above time real steps): the run trains with it."""
+    real = P.probe
     monkeypatch.setattr(P, "probe", lambda cfg, **kw: real(cfg, steps=1, candidates=P.CANDIDATES[:2], **kw))
+    monkeypatch.setattr(P, "step_seconds",
+                        lambda trainer, batch, steps=2, warmup=True: 0.5 if trainer.cfg.channels_last else 1.0)
     t = Trainer(smoke(tmp_path, amp="auto", iterations=1, init_from=str(DEMO_CHECKPOINT)))
     table = json.loads((tmp_path / "run" / "cpu_probe.json").read_text())
-    chosen = next(r for r in table["candidates"] if r["name"] == table["chosen"])
-    assert (t.cfg.amp, t.cfg.channels_last) == (chosen["amp"], chosen["channels_last"])
+    assert table["chosen"] == "fp32_channels_last" and all(r["accepted"] for r in table["candidates"])
+    assert (t.cfg.amp, t.cfg.channels_last) == ("none", True)
     t.fit(progress=False)
     assert json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])["step"] == 0
 

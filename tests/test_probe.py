@@ -37,12 +37,15 @@ def test_the_parity_rule_scales_with_each_terms_own_quantisation_noise():
     assert not P.agree(ref, {"contrastive_content": 0.5}, noise)[0]  # a missing term is not agreement
 
 
-def test_the_probe_times_every_candidate_refuses_one_whose_losses_differ_and_picks_the_fastest(tmp_path):
+def test_the_probe_times_every_candidate_refuses_one_whose_losses_differ_and_picks_the_fastest(tmp_path, monkeypatch):
     """From the same start on the same batch: fp32, channels_last and bf16 agree (bf16 steps on this CPU are
     finite and within the rule), a candidate that changes the loss (τ 0.05 instead of 0.2) is refused by name,
     and the chosen one is the fastest accepted; the run's own folder is left alone. From the demo checkpoint, as
     training runs start (from a random decoder bf16 moves content_transitive by ~10 % and is refused)."""
     cfg = smoke(tmp_path, batch_size=4, init_from=str(DEMO_CHECKPOINT))
+    timed = P.step_seconds  # real steps, without the untimed one each (it steadies a long run's timing, not this)
+    monkeypatch.setattr(P, "step_seconds", lambda trainer, batch, steps=2, warmup=True: timed(trainer, batch, steps,
+                                                                                            warmup=False))
     wrong = ("wrong_tau", dict(amp="none", channels_last=False, tau=0.05))
     table = P.probe(cfg, steps=1, candidates=(*P.CANDIDATES, wrong), log=lambda *_: None)
     rows = {r["name"]: r for r in table["candidates"]}

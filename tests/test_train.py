@@ -140,14 +140,16 @@ def test_lr_schedule_is_set_every_step(tmp_path):
 
 
 def test_training_really_reduces_the_loss(tmp_path):
-    """SANet's loss on one fixed batch, 20 steps at lr 1e-3: the total drops by a clear margin."""
-    t = Trainer(smoke(tmp_path, "learn", loss_preset="sanet", lr=1e-3), encoder=random_encoder())
+    """SANet's loss on one fixed batch, 12 steps at lr 1e-4: the total falls at every step, to under 0.65 of where
+    it began (26.2 -> 14.3 on a Zen 3). At lr 1e-3 it spikes (576 at step 2), which hid a weak criterion."""
+    t = Trainer(smoke(tmp_path, "learn", loss_preset="sanet", lr=1e-4), encoder=random_encoder())
     c, s = next(t.batches())
     totals = []
-    for _ in range(20):
+    for _ in range(12):
         totals.append(t.train_step(c, s)["total"])
         t.step += 1
-    assert sum(totals[-3:]) / 3 < 0.6 * sum(totals[:3]) / 3
+    assert all(b < a for a, b in zip(totals, totals[1:])), totals
+    assert totals[-1] < 0.65 * totals[0], totals
 
 
 def test_missing_data_dir_fails_before_building_the_model(tmp_path):

@@ -12,10 +12,11 @@ MOVED = {
     "decoder": "model.decoder", "discriminator": "model.discriminator", "perceptual": "model.perceptual",
     "stylize": "model.stylize", "config": "train.config", "graph": "train.graph", "losses": "train.losses",
     "system": "train.system", "distributed": "train.distributed", "checkpoint": "train.checkpoint",
-    "probe": "train.probe", "similarity": "eval.similarity", "metrics": "eval.metrics", "bar": "eval.bar",
+    "probe": "train.probe", "similarity": "model.similarity", "metrics": "eval.metrics", "bar": "eval.bar",
     "artfid": "eval.artfid", "upstream": "eval.upstream", "bench": "eval.bench", "viz": "eval.viz",
     "batch": "app.batch", "demo": "app.demo", "cli": "app.cli", "recipe": "app.recipe", "experiments": "lab",
     "verdicts": "lab.verdicts",
+    "eval.similarity": "model.similarity",  # SSIM moved below train: a loss term uses it
 }
 
 

@@ -61,7 +61,7 @@ def test_stylised_images_carry_the_style(demo_run):
 
 def test_restored_content_resembles_its_own_content():
     """SSIM(I_c, I_c') is higher for the content it was restored from than for the other contents."""
-    from rastlib.eval.similarity import ssim
+    from rastlib.model.similarity import ssim
     model = load_model()
     pairs = demo_pairs(4)
     c = torch.stack([load_image(cp, size=128)[:, :128, :128] for cp, _ in pairs])
@@ -89,7 +89,7 @@ def test_restoration_score_and_summarise_by_hand():
     """restoration_score is SSIM(I_c, T(T(I_c, I_s), I_c)) at the given resolution: with T(a, b) = 0.8a + 0.2b
     that is SSIM(c, 0.84c + 0.16s) of the resized images (the other order, T(I_c, T(I_c, I_s)), would give
     0.96c + 0.04s)."""
-    from rastlib.eval.similarity import ssim
+    from rastlib.model.similarity import ssim
 
     class Blend:
         def T(self, a, b):

@@ -102,6 +102,23 @@ def test_pixel_terms_by_hand(fake_graph):
     assert L.idempotency(g).item() == pytest.approx(((im["I_oo"] - im["I_o"]) ** 2).mean().item(), rel=1e-6)
 
 
+def test_restoration_ssim_is_one_minus_skimages_ssim_of_the_restoration_in_fp32_under_autocast():
+    from skimage.metrics import structural_similarity
+    rng = np.random.default_rng(3)
+    c = rng.random((2, 24, 20, 3))
+    restored = np.clip(c + 0.2 * rng.standard_normal(c.shape), 0, 1)
+    restored = torch.from_numpy(restored).bfloat16().double().numpy()  # what a bf16 step hands the term
+    expected = 1 - np.mean([structural_similarity(a, b, channel_axis=-1, gaussian_weights=True, sigma=1.5,
+                                                  use_sample_covariance=False, data_range=1.0)
+                            for a, b in zip(restored, c)])
+    as_t = lambda x: torch.from_numpy(x).permute(0, 3, 1, 2).float()  # noqa: E731
+    g = graph_with({"I_c": as_t(c), "I_c'": as_t(restored).bfloat16()})
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = L.restoration_ssim(g)
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(expected, rel=1e-4)
+    assert L.restoration_ssim(graph_with({"I_c": as_t(c), "I_c'": as_t(c)})).item() == pytest.approx(0, abs=1e-6)
+
+
 def test_style_difference_is_finite_when_the_style_distance_is_zero():
     same = rand_feats(3)
     g = graph_with(feats={"I_o": same, "I_c": same, "I_o'": same, "I_s": same})

@@ -5,7 +5,7 @@ import torch
 from skimage import data, transform
 from skimage.metrics import structural_similarity
 
-from rastlib.eval.similarity import psnr, ssim
+from rastlib.model.similarity import psnr, ssim
 
 
 def reference_ssim(x, y):

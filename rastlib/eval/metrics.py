@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..model.ops import calc_mean_std, mean_variance_norm
 from ..model.stylize import COLOR_MODES, luminance_rgb, stylize
 from ..train.losses import content_distance, style_distance
-from .similarity import psnr, ssim
+from ..model.similarity import psnr, ssim
 
 _ENCODER = {}
 

@@ -22,7 +22,7 @@ from torch import nn
 from ..data import load_image
 from ..model.encoder import vgg19_layers
 from .metrics import evaluate_pair, mean_std, summarise
-from .similarity import ssim
+from ..model.similarity import ssim
 from .viz import image_grid
 
 

@@ -11,10 +11,11 @@ from ..paths import portable
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # rastlib/
 # The modules (dotted, under rastlib/) whose code a training run depends on, and those an evaluation depends on
 # (besides the functions of `runs` that evaluate: `runs.EVAL_FUNCTIONS`).
-_MODEL = ("model.encoder", "model.decoder", "model.sanet", "model.rast", "model.ops", "model.perceptual")
+_MODEL = ("model.encoder", "model.decoder", "model.sanet", "model.rast", "model.ops", "model.perceptual",
+          "model.similarity")
 TRAIN_CODE = (*_MODEL, "model.discriminator", "data.images", "data.sets", "train.config", "train.graph",
               "train.losses", "train.system", "train.loop", "train.distributed", "train.checkpoint")
-EVAL_CODE = (*_MODEL, "model.stylize", "eval.metrics", "eval.similarity", "train.losses", "train.checkpoint",
+EVAL_CODE = (*_MODEL, "model.stylize", "eval.metrics", "train.losses", "train.checkpoint",
              "data.images", "data.sets")
 
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..model.ops import calc_mean_std, mean_variance_norm
+from ..model.similarity import ssim
 
 
 def content_distance(fa, fb):
@@ -189,6 +190,14 @@ def multirestoration(g):
     return total
 
 
+def restoration_ssim(g):
+    """1 − SSIM(I_c', I_c), the batch mean: the full-resolution restoration's local structure, as the bar measures
+    it (a term of this kit, not of RAST or the seed). Multirestoration's MSE is mostly colour, which the style
+    changes and the restoration must then undo; SSIM weighs structure. In fp32 (a bf16 SSIM is too coarse)."""
+    with torch.autocast(g["I_c"].device.type, enabled=False):
+        return 1 - ssim(g["I_c'"].float(), g["I_c"].float()).mean()
+
+
 def lpips(g):
     """LPIPS(I_o, I_c) + LPIPS(I_o', I_s): perceptual distance of each output to its content source (seed L_LPIPS)."""
     return g.perceptual(g["I_o"], g["I_c"]).mean() + g.perceptual(g["I_o'"], g["I_s"]).mean()
@@ -209,6 +218,7 @@ LOSS_TERMS = {
     "direct_style": direct_style,
     "idempotency": idempotency,
     "multirestoration": multirestoration,
+    "restoration_ssim": restoration_ssim,
     "lpips": lpips,
 }
 

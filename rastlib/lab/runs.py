@@ -109,17 +109,18 @@ def _timing(model, size, device):
     return {"parameters_M": parameters_m(model), "inference_seconds": inference_seconds(model, size, device)}
 
 
-def train_step_seconds(budget, variant, steps=2):
-    """Median seconds of `steps` training steps (after one warm-up step) of a variant under `budget`."""
+def train_step_seconds(budget, variant, steps=2, warmup=True):
+    """Median seconds of `steps` training steps of a variant under `budget`, after one untimed warm-up step if
+    `warmup`."""
     import tempfile
 
     from ..train.loop import Trainer, read_log
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = replace(variant_config(budget, variant, budget.seeds[0]), out_dir=tmp, iterations=steps + 1,
-                      save_every=steps + 1)
+        cfg = replace(variant_config(budget, variant, budget.seeds[0]), out_dir=tmp, iterations=steps + warmup,
+                      save_every=steps + warmup)
         trainer = Trainer(cfg, resume=False)
         trainer.fit(progress=False)
-        return statistics.median(r["seconds"] for r in read_log(Path(tmp) / "log.jsonl")[1:])
+        return statistics.median(r["seconds"] for r in read_log(Path(tmp) / "log.jsonl")[int(warmup):])
 
 
 def parameters_m(model):

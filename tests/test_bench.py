@@ -37,7 +37,7 @@ def test_slider_row_is_written(tmp_path):
     assert json.loads((tmp_path / "slider.json").read_text())["moves"] == 10
 
 
-def test_bench_training_writes_the_probe_table_and_the_stylisation_in_both_precisions(tmp_path):
+def test_bench_training_writes_the_probe_table_and_the_stylisation(tmp_path):
     """Where the CPU has a bf16 unit; without one, bf16 is emulated (~10× fp32) and left out unless asked for,
     and the table says so."""
     from rastlib.eval.bench import run_training
